@@ -1,0 +1,80 @@
+"""Which modules SWAP hooks: a registry of activation classes (SPEC §3).
+
+Every class here is an ``nn.Module`` whose output sign is the unit's on/off state. ``NONNEGATIVE`` classes
+(ReLU-like) never output a negative value, which lets the engine skip the negative bit-plane.
+Users extend the registry with :func:`register` or pass ``activations=`` to :func:`swaplm.swap_score`.
+"""
+from __future__ import annotations
+
+import fnmatch
+from collections import Counter
+from typing import Iterable
+
+import torch.nn as nn
+
+from .errors import SwapError
+
+_TORCH = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU,
+          nn.Mish, nn.Hardswish, nn.Softplus)
+_NONNEG_TORCH = (nn.ReLU, nn.ReLU6, nn.Softplus)  # Softplus is > 0 everywhere -> always "on" (still a valid state)
+
+# transformers' activation modules, by class name (looked up lazily so importing swaplm stays cheap)
+_HF_NAMES = ("GELUActivation", "NewGELUActivation", "FastGELUActivation", "QuickGELUActivation",
+             "ClippedGELUActivation", "AccurateGELUActivation", "GELUTanh", "PytorchGELUTanh", "SiLUActivation",
+             "MishActivation", "LaplaceActivation", "ReLUSquaredActivation", "XIELUActivation")
+_HF_NONNEG = ("ReLUSquaredActivation", "LaplaceActivation")
+
+_extra: list[type] = []
+_extra_nonneg: list[type] = []
+
+
+def _hf_classes(names: Iterable[str]) -> tuple[type, ...]:
+    try:
+        import transformers.activations as hf
+    except Exception:  # transformers missing or broken: torch classes still work
+        return ()
+    return tuple(getattr(hf, n) for n in names if isinstance(getattr(hf, n, None), type))
+
+
+def registered() -> tuple[type, ...]:
+    """All activation classes SWAP hooks by default (torch.nn, transformers.activations, user additions)."""
+    return _TORCH + _hf_classes(_HF_NAMES) + tuple(_extra)
+
+
+def register(cls: type, *, nonnegative: bool = False) -> type:
+    """Add an activation module class to the registry (usable as a decorator)."""
+    if not (isinstance(cls, type) and issubclass(cls, nn.Module)):
+        raise TypeError(f"{cls!r} is not an nn.Module subclass")
+    _extra.append(cls)
+    if nonnegative:
+        _extra_nonneg.append(cls)
+    return cls
+
+
+def is_nonnegative(module: nn.Module) -> bool:
+    """True when the module's output can never be negative (only the positive bit-plane is needed)."""
+    return isinstance(module, _NONNEG_TORCH + _hf_classes(_HF_NONNEG) + tuple(_extra_nonneg))
+
+
+def select(model: nn.Module, activations: Iterable[type | str] | None = None) -> list[tuple[str, nn.Module]]:
+    """Return ``(name, module)`` for every module of ``model`` SWAP should hook.
+
+    ``activations`` replaces the default class list: entries are module classes or glob patterns over module
+    names (``"encoder.layer.*.intermediate.*"``). Raises :class:`SwapError` naming the module types the model
+    does contain when nothing matches.
+    """
+    classes, patterns = registered(), []
+    if activations is not None:
+        items = list(activations)
+        classes = tuple(a for a in items if isinstance(a, type))
+        patterns = [a for a in items if isinstance(a, str)]
+    chosen = [(n, m) for n, m in model.named_modules()
+              if (classes and isinstance(m, classes)) or any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    if not chosen:
+        kinds = Counter(type(m).__name__ for _, m in model.named_modules() if not list(m.children()))
+        listing = ", ".join(f"{k}×{v}" for k, v in kinds.most_common(12)) or "none"
+        raise SwapError(
+            f"no hookable activation module in {type(model).__name__} (leaf modules: {listing}); activations "
+            "called functionally (F.relu/F.gelu inside forward) cannot be hooked — pass activations=[...] "
+            "classes or module-name patterns, or swaplm.activations.register(YourClass)")
+    return chosen

@@ -1,0 +1,50 @@
+"""Weight (re-)initialisers used before scoring. Both act in place and draw from torch's global RNG."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+_NORMS = (nn.modules.batchnorm._BatchNorm, nn.GroupNorm, nn.LayerNorm, nn.modules.instancenorm._InstanceNorm)
+
+
+@torch.no_grad()
+def gaussian_init(model: nn.Module) -> None:
+    """The reference re-init: Conv/Linear weights ~ N(0, 1), biases 0; norm layers gamma 1, beta 0.
+
+    Embeddings are drawn N(0, 1) too. Each module is visited exactly once.
+    """
+    for m in model.modules():
+        if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding)):
+            nn.init.normal_(m.weight)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, _NORMS):
+            if getattr(m, "weight", None) is not None:
+                nn.init.ones_(m.weight)
+            if getattr(m, "bias", None) is not None:
+                nn.init.zeros_(m.bias)
+
+
+@torch.no_grad()
+def default_init(model: nn.Module) -> None:
+    """Re-run the model's own initialiser: HF ``_init_weights`` when present, else each module's
+    ``reset_parameters``."""
+    hf_init = getattr(model, "_init_weights", None)
+    for m in model.modules():
+        if hf_init is not None:
+            hf_init(m)
+        elif hasattr(m, "reset_parameters") and m is not model:
+            m.reset_parameters()
+    if hf_init is None and hasattr(model, "reset_parameters"):
+        model.reset_parameters()
+
+
+INITS = {"gaussian": gaussian_init, "default": default_init}
+
+
+def get_init(name: str):
+    from .errors import SwapError
+
+    if name not in INITS:
+        raise SwapError(f"unknown init {name!r}; choose one of: {', '.join(INITS)} (or None for current weights)")
+    return INITS[name]

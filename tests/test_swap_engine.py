@@ -1,0 +1,254 @@
+"""swap_score must equal the plain definition on random inputs (SPEC §1-2)."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from transformers import BertConfig, BertModel
+
+import swaplm
+from swaplm import Regularise, SwapError, swap_score
+from swaplm import activations as acts
+from swaplm.swap import count_distinct, pack_signs
+
+
+# ----------------------------------------------------------------------------- the plain definition
+def naive_swap(model, inputs, padding="mask", seed=0):
+    """Distinct rows of sign(outputs) arranged neurons × samples, pooled over all hooked calls (python sets)."""
+    outs = []
+    handles = [m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach().clone()))
+               for _, m in acts.select(model)]
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        model(inputs) if isinstance(inputs, torch.Tensor) else model(**inputs)
+    for h in handles:
+        h.remove()
+    mask = inputs.get("attention_mask") if isinstance(inputs, dict) else None
+    patterns, neurons = set(), 0
+    for o in outs:
+        s = torch.sign(o)
+        if padding == "mask" and mask is not None and o.dim() >= 3 and o.shape[1] == mask.shape[1]:
+            s = s * mask.view(*mask.shape, *([1] * (o.dim() - 2))).to(s.dtype)
+        rows = s.reshape(o.shape[0], -1).t()
+        neurons += rows.shape[0]
+        patterns.update(tuple(int(v) for v in r) for r in rows.tolist())
+    return len(patterns), neurons
+
+
+def tiny_cnn(seed, act=nn.ReLU):
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), act(), nn.Conv2d(6, 6, 3, stride=2),
+                         act(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10)).eval()
+
+
+def tiny_bert(seed, act="gelu", layers=2):
+    torch.manual_seed(seed)
+    cfg = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
+                     intermediate_size=24, hidden_act=act, max_position_embeddings=64)
+    return BertModel(cfg).eval()
+
+
+def text_inputs(n, length, seed, pad=True):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(5, 100, (n, length), generator=g)
+    mask = torch.ones(n, length, dtype=torch.long)
+    if pad:  # random right-padding, at least 2 real tokens
+        lengths = torch.randint(2, length + 1, (n,), generator=g)
+        mask = (torch.arange(length)[None] < lengths[:, None]).long()
+        ids = ids * mask
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+NS = [2, 16, 63, 64, 65, 128]
+
+
+@pytest.mark.parametrize("n", NS)
+def test_cnn_relu_matches_definition(n):
+    model = tiny_cnn(n)
+    x = torch.randn(n, 3, 6, 6, generator=torch.Generator().manual_seed(n))
+    res = swap_score(model, x)
+    expected, neurons = naive_swap(model, x)
+    assert res.score == expected and res.neurons == neurons
+    assert res.samples == n and res.saturation == pytest.approx(expected / neurons)
+
+
+@pytest.mark.parametrize("act", ["gelu", "gelu_new", "silu", "quick_gelu", "relu"])
+@pytest.mark.parametrize("n", NS)
+def test_transformer_matches_definition(act, n):
+    model = tiny_bert(n, act)
+    batch = text_inputs(n, 6, seed=n, pad=False)
+    res = swap_score(model, batch)
+    assert (res.score, res.neurons) == naive_swap(model, batch)
+
+
+@pytest.mark.parametrize("padding", ["reference", "mask"])
+@pytest.mark.parametrize("n", [3, 64, 65])
+def test_padded_batches(padding, n):
+    model = tiny_bert(7)
+    batch = text_inputs(n, 9, seed=n, pad=True)
+    assert (batch["attention_mask"] == 0).any()
+    res = swap_score(model, batch, padding=padding)
+    assert (res.score, res.neurons) == naive_swap(model, batch, padding=padding)
+
+
+def test_padding_modes_differ_and_mask_never_invents_patterns():
+    model = tiny_bert(3)
+    batch = text_inputs(32, 12, seed=1, pad=True)
+    ref = swap_score(model, batch, padding="reference").score
+    masked = swap_score(model, batch, padding="mask").score
+    unpadded = {k: v[:, :2] for k, v in batch.items()}  # only positions that are real in every sample
+    assert ref != masked
+    assert swap_score(model, unpadded, padding="mask").score == swap_score(model, unpadded, padding="reference").score
+
+
+class ZeroGelu(nn.Module):
+    """Half the units get an exact-zero pre-activation (GELU(0) = 0), duplicated units, one GELU called 3×."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(5, 8)
+        with torch.no_grad():
+            self.lin.weight[:4] = 0
+            self.lin.bias[:4] = 0
+            self.lin.weight[6] = self.lin.weight[7]  # duplicated neuron
+            self.lin.bias[6] = self.lin.bias[7]
+        self.act = nn.GELU()
+        self.mix = nn.Linear(8, 8)
+
+    def forward(self, x):
+        h = self.act(self.lin(x))
+        for _ in range(2):
+            h = self.act(self.mix(h))
+        return h
+
+
+@pytest.mark.parametrize("n", [2, 17, 64, 100])
+def test_exact_zeros_duplicates_and_repeated_calls(n):
+    torch.manual_seed(n)
+    model = ZeroGelu()
+    x = torch.randn(n, 5)
+    x[::3] = 0  # whole zero samples too
+    res = swap_score(model, x)
+    assert res.calls == 3 and res.modules == 1
+    assert (res.score, res.neurons) == naive_swap(model, x)
+
+
+@pytest.mark.parametrize("n", [5, 16, 64, 65, 130])
+def test_count_distinct_with_forced_hash_collisions(n):
+    g = torch.Generator().manual_seed(n)
+    x = torch.randint(-1, 2, (n, 400), generator=g).float()
+    x[:, 200:] = x[:, :200]  # many duplicate neurons
+    codes = pack_signs(x)
+    truth = len({tuple(c) for c in torch.sign(x).t().tolist()})
+    assert count_distinct(codes) == truth
+    assert count_distinct(codes, hash_rows=lambda c: c[:, 0] % 3) == truth  # almost everything collides
+    assert count_distinct(codes, hash_rows=lambda c: torch.zeros_like(c[:, 0])) == truth
+
+
+def test_model_left_exactly_as_it_was():
+    model = tiny_cnn(0).train()
+    model[1].eval()  # mixed modes must be restored per module
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(8, 3, 6, 6)
+    swap_score(model, x, mode="train", init="gaussian", repeats=2)
+    swap_score(model, x, mode="eval")
+    swap_score(model, x, mode="train")  # BN running stats would move in train mode
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert model.training and not model[1].training
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_hooks_removed_on_error():
+    model = tiny_cnn(1)
+    with torch.no_grad():
+        model[0].weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(SwapError, match="NaN"):
+        swap_score(model, torch.randn(4, 3, 6, 6))
+    assert all(not m._forward_hooks for m in model.modules())
+
+
+def test_seeded_repeats_are_bit_identical_and_seed_matters():
+    model = tiny_cnn(2).train()
+    x = torch.randn(16, 3, 8, 8)
+    a = swap_score(model, x, init="gaussian", repeats=4, seed=3, mode="train")
+    b = swap_score(model, x, init="gaussian", repeats=4, seed=3, mode="train")
+    c = swap_score(model, x, init="gaussian", repeats=4, seed=4, mode="train")
+    assert a.scores == b.scores and a.score == b.score and len(a.scores) == 4
+    assert a.scores != c.scores
+    assert len(set(a.scores)) > 1  # each repeat re-initialises
+
+
+def test_dropout_train_mode_seeded():
+    model = tiny_bert(5).train()  # dropout active
+    batch = text_inputs(16, 8, seed=0, pad=False)
+    r1 = swap_score(model, batch, seed=11, mode="train")
+    assert swap_score(model, batch, seed=11, mode="train").score == r1.score
+    assert (r1.score, r1.neurons) == naive_swap(model.train(), batch, seed=11)
+
+
+def test_regularise_units_and_convention():
+    model = tiny_cnn(3)
+    p = swaplm.count_params(model)
+    x = torch.randn(8, 3, 6, 6)
+    raw = swap_score(model, x).score
+    for unit, div in [("1", 1), ("k", 1e3), ("M", 1e6)]:
+        reg = Regularise(mu=0.5, sigma=1.5, unit=unit)
+        res = swap_score(model, x, regularise=reg)
+        assert res.raw_score == raw
+        assert res.score == pytest.approx(raw * math.exp(-((p / div - 0.5) ** 2) / 1.5))
+    two = Regularise(mu=0.5, sigma=1.5, convention="2sigma2").factor(p)
+    assert two == pytest.approx(math.exp(-((p / 1e3 - 0.5) ** 2) / (2 * 1.5 ** 2)))
+    with pytest.raises(SwapError):
+        Regularise(1, 1, unit="G")
+
+
+class FunctionalOnly(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lin = nn.Linear(4, 4)
+
+    def forward(self, x):
+        return F.relu(self.lin(x))
+
+
+def test_errors():
+    with pytest.raises(SwapError, match="no hookable activation.*Linear"):
+        swap_score(FunctionalOnly(), torch.randn(4, 4))
+    with pytest.raises(SwapError, match="at least 2"):
+        swap_score(tiny_cnn(0), torch.randn(1, 3, 6, 6))
+    with pytest.raises(SwapError, match="repeats"):
+        swap_score(tiny_cnn(0), torch.randn(4, 3, 6, 6), repeats=0)
+    with pytest.raises(SwapError, match="init"):
+        swap_score(tiny_cnn(0), torch.randn(4, 3, 6, 6), init="xavier")
+
+
+def test_user_activation_patterns_and_registry():
+    model = FunctionalOnly()
+    model.act = nn.Tanh()  # not in the registry
+    model.forward = lambda x: model.act(model.lin(x))
+    x = torch.randn(10, 4)
+    res = swap_score(model, x, activations=["act"])
+    assert res.modules == 1 and res.neurons == 4
+
+    class MyAct(nn.Module):
+        def forward(self, x):
+            return x.clamp(min=0)
+
+    acts.register(MyAct, nonnegative=True)
+    try:
+        m2 = nn.Sequential(nn.Linear(4, 6), MyAct())
+        assert swap_score(m2, x).neurons == 6
+    finally:
+        acts._extra.remove(MyAct)
+        acts._extra_nonneg.remove(MyAct)
+
+
+def test_default_init_rerun_changes_weights_but_restores():
+    model = tiny_bert(9)
+    batch = text_inputs(8, 5, seed=0, pad=False)
+    w = model.encoder.layer[0].intermediate.dense.weight.clone()
+    a = swap_score(model, batch, init="default", repeats=2, seed=1)
+    assert torch.equal(w, model.encoder.layer[0].intermediate.dense.weight)
+    assert a.scores == swap_score(model, batch, init="default", repeats=2, seed=1).scores
