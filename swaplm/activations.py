@@ -7,6 +7,7 @@ Users extend the registry with :func:`register` or pass ``activations=`` to :fun
 from __future__ import annotations
 
 import fnmatch
+import sys
 from collections import Counter
 from typing import Iterable
 
@@ -29,9 +30,10 @@ _extra_nonneg: list[type] = []
 
 
 def _hf_classes(names: Iterable[str]) -> tuple[type, ...]:
-    try:
-        import transformers.activations as hf
-    except Exception:  # transformers missing or broken: torch classes still work
+    # a model can only hold transformers' activation modules if that module was imported already, so
+    # importing it here (seconds) is never needed for plain PyTorch models
+    hf = sys.modules.get("transformers.activations")
+    if hf is None:
         return ()
     return tuple(getattr(hf, n) for n in names if isinstance(getattr(hf, n, None), type))
 

@@ -1,0 +1,47 @@
+"""Zero-cost proxies in one registry (SPEC §4).
+
+Adding a proxy is one file in this folder defining ``PROXY = Proxy(...)`` plus one line in ``_MODULES``.
+"""
+from __future__ import annotations
+
+import importlib
+
+from .base import Proxy, ProxyContext
+
+_MODULES = [
+    "swap", "params",
+]
+_REGISTRY: dict[str, Proxy] = {}
+
+
+def _load() -> dict[str, Proxy]:
+    if not _REGISTRY:
+        for mod in _MODULES:
+            m = importlib.import_module(f"{__name__}.{mod}")
+            for p in getattr(m, "PROXIES", [getattr(m, "PROXY", None)]):
+                if p is not None:
+                    _REGISTRY[p.name] = p
+    return _REGISTRY
+
+
+def available() -> list[str]:
+    """Names of all registered proxies, in registry order."""
+    return list(_load())
+
+
+def get_proxy(name: str) -> Proxy:
+    from swaplm.errors import SwapError
+
+    reg = _load()
+    if name not in reg:
+        raise SwapError(f"unknown proxy {name!r}; available: {', '.join(reg)}")
+    return reg[name]
+
+
+def register(proxy: Proxy) -> Proxy:
+    """Register a user proxy at run time."""
+    _load()[proxy.name] = proxy
+    return proxy
+
+
+__all__ = ["Proxy", "ProxyContext", "available", "get_proxy", "register"]

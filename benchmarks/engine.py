@@ -1,0 +1,136 @@
+"""Engine benchmark: bare forward vs naive SWAP vs swaplm, same model and batch, measured side by side.
+
+    MALLOC_MMAP_THRESHOLD_=65536 OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py --out reports/engine.md
+
+Time: median wall seconds over interleaved rounds (bare, naive, swaplm, bare, ...).
+Peak memory: rise of the process's peak resident set (VmHWM, reset through /proc/self/clear_refs) above the
+resident set just before the call; the fixed mmap threshold makes freed large buffers leave the RSS at once.
+The naive column is the reference algorithm: keep every hooked output as float32, concatenate, sign,
+transpose and ``torch.unique(dim=0)``.
+"""
+from __future__ import annotations
+
+import argparse
+import gc
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from swaplm import activations, swap_score
+from swaplm.swap import forward
+
+
+def naive_swap(model, inputs) -> int:
+    outs = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: outs.append(o.detach()))
+             for _, m in activations.select(model)]
+    try:
+        torch.manual_seed(0)  # same dropout draws as swap_score(seed=0)
+        with torch.no_grad():
+            forward(model, inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    mat = torch.cat([o.reshape(o.shape[0], -1) for o in outs], dim=1)
+    return int(torch.unique(torch.sign(mat).t(), dim=0).shape[0])
+
+
+def bare(model, inputs) -> None:
+    torch.manual_seed(0)
+    with torch.no_grad():
+        forward(model, inputs)
+
+
+def swaplm_score(model, inputs) -> int:
+    return int(swap_score(model, inputs).score)
+
+
+VARIANTS = {"bare forward": bare, "naive SWAP": naive_swap, "swaplm": swaplm_score}
+
+
+def _status() -> dict:
+    s = Path("/proc/self/status").read_text()
+    return {k: int(re.search(k + r":\s+(\d+)", s).group(1)) * 1024 for k in ("VmRSS", "VmHWM")}
+
+
+def peak_bytes(fn, *args) -> tuple[int, object]:
+    gc.collect()
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status()["VmRSS"]
+    value = fn(*args)
+    return _status()["VmHWM"] - before, value
+
+
+def cases(which):
+    from transformers import BertConfig, BertModel
+
+    def text(n, length, vocab=30522):
+        g = torch.Generator().manual_seed(0)
+        return {"input_ids": torch.randint(1000, vocab, (n, length), generator=g),
+                "attention_mask": torch.ones(n, length, dtype=torch.long)}
+
+    if "cnn" in which:
+        from swaplm.data import cifar10_batch
+        from swaplm.spaces import get_space
+
+        space = get_space("darts")
+        rec = space.benchmark()[0]
+        torch.manual_seed(0)
+        yield "DARTS proxy CNN (arch 0), N=16", space.build(rec.arch).train(), cifar10_batch(16)
+    if "bert2" in which:
+        torch.manual_seed(0)
+        cfg = BertConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=1024)
+        yield "BERT-like 2 layers (H 256, I 1024), N=128, L=128", BertModel(cfg).train(), text(128, 128)
+    if "bertbase" in which:
+        torch.manual_seed(0)
+        yield "BERT-base config (random init), N=128, L=128", BertModel(BertConfig()).train(), text(128, 128)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cases", default="cnn,bert2,bertbase")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--out", default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    lines = ["| case | variant | time (s) | time ratio | peak mem (MB) | mem ratio | score |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for title, model, inputs in cases(args.cases.split(",")):
+        bare(model, inputs)  # warm-up
+        times = {k: [] for k in VARIANTS}
+        scores = {}
+        rounds = args.rounds if "base" not in title else max(2, args.rounds // 2)
+        for _ in range(rounds):  # interleaved
+            for name, fn in VARIANTS.items():
+                t0 = time.perf_counter()
+                value = fn(model, inputs)
+                times[name].append(time.perf_counter() - t0)
+                if value is not None:
+                    scores[name] = value
+        mems = {name: peak_bytes(fn, model, inputs)[0] for name, fn in VARIANTS.items()}
+        t_bare, m_bare = statistics.median(times["bare forward"]), mems["bare forward"]
+        for name in VARIANTS:
+            t = statistics.median(times[name])
+            lines.append(f"| {title} | {name} | {t:.4f} | {t / t_bare:.2f}× | {mems[name] / 2**20:.1f} | "
+                         f"{mems[name] / m_bare:.2f}× | {scores.get(name, '')} |")
+        print("\n".join(lines[-3:]), flush=True)
+        assert scores["naive SWAP"] == scores["swaplm"], "swaplm and the naive count disagree"
+    table = "\n".join(lines)
+    print(table)
+    if args.out:
+        cmd = "MALLOC_MMAP_THRESHOLD_=65536 OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py " + " ".join(sys.argv[1:])
+        Path(args.out).write_text(
+            "# Engine benchmark: bare forward vs naive SWAP vs swaplm\n\n"
+            f"Command: `{cmd}`\n\n"
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, train mode, no_grad. "
+            f"Times are medians of interleaved rounds; ratios are against the bare forward of the same model "
+            f"and batch in the same run. Peak memory is the rise of the process's peak RSS during the call.\n\n"
+            + table + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The DARTS CNN search space (SPEC §5): sampling, variation, building, inputs and the 1000-arch benchmark.
+
+Two sampling conventions:
+
+* ``"reference"`` (default) — how the benchmark's 1000 archs were drawn (method-facts §8.3): every edge picks
+  one of all 8 ops (``none`` included) and an input uniformly from ``0..k+1`` *with replacement* (a node may
+  read the same state twice), and the normal cell equals the reduce cell.
+* ``"standard"`` — the usual DARTS space: 7 ops (no ``none``), two *distinct* inputs per node, normal and
+  reduce cells independent.
+
+Variation keeps the convention: in ``reference`` mode normal and reduce stay identical; in ``standard`` mode
+no ``none`` is introduced and a node's two inputs stay distinct.
+"""
+from __future__ import annotations
+
+import random
+from typing import Sequence
+
+import torch
+import torch.nn as nn
+
+from swaplm.errors import SwapError
+
+from ..base import Protocol_, Record
+from .benchmark import CSV_PATH, EXPECTED_ROWS, load_benchmark
+from .genotype import STEPS, Edge, Genotype, check_genotype, format_genotype
+from .model import Network
+from .ops import PRIMITIVES
+
+CONCAT = tuple(range(2, STEPS + 2))
+CONVENTIONS = ("reference", "standard")
+NETWORKS = {"proxy": dict(C=3, layers=1, stem=False), "eval": dict(C=36, layers=20, stem=True)}
+
+
+class DartsSpace:
+    """DARTS cell space on CIFAR-10.
+
+    ``network="proxy"`` builds the SWAP scoring proxy (C=3, one reduction cell, no stem); ``"eval"`` the
+    standard evaluation network (stem, 20 cells, C=36). ``C`` / ``layers`` override the chosen network's size.
+    """
+
+    name = "darts"
+    tasks = ("cifar10",)
+    protocol = Protocol_(n=16, repeats=32, init="gaussian", mode="train")
+
+    def __init__(self, convention: str = "reference", network: str = "proxy",
+                 C: int | None = None, layers: int | None = None, num_classes: int = 10):
+        if convention not in CONVENTIONS:
+            raise SwapError(f"unknown DARTS convention {convention!r}; choose one of: {', '.join(CONVENTIONS)}")
+        if network not in NETWORKS:
+            raise SwapError(f"unknown DARTS network {network!r}; choose one of: {', '.join(NETWORKS)}")
+        self.convention, self.network = convention, network
+        self.tied = convention == "reference"  # normal cell == reduce cell
+        self.ops: tuple[str, ...] = PRIMITIVES if self.tied else tuple(o for o in PRIMITIVES if o != "none")
+        size = dict(NETWORKS[network])
+        size.update({k: v for k, v in (("C", C), ("layers", layers)) if v is not None})
+        self.size, self.num_classes = size, num_classes
+
+    def __repr__(self) -> str:
+        return f"DartsSpace(convention={self.convention!r}, network={self.network!r})"
+
+    # --- architectures -------------------------------------------------------------------------------------
+    def _cell(self, rng: random.Random) -> list[Edge]:
+        edges: list[Edge] = []
+        for k in range(STEPS):
+            inputs = [rng.randrange(k + 2) for _ in range(2)] if self.tied else rng.sample(range(k + 2), 2)
+            edges += [(rng.choice(self.ops), i) for i in inputs]
+        return edges
+
+    def _make(self, normal: Sequence[Edge], reduce: Sequence[Edge]) -> Genotype:
+        return Genotype(normal=reduce if self.tied else normal, normal_concat=CONCAT,
+                        reduce=reduce, reduce_concat=CONCAT)
+
+    def sample(self, rng: random.Random) -> Genotype:
+        """A random genotype under this space's convention."""
+        reduce = self._cell(rng)
+        return self._make(reduce if self.tied else self._cell(rng), reduce)
+
+    def mutate(self, arch: Genotype, rng: random.Random) -> Genotype:
+        """Change one edge: its op (50 %) or its input (50 %, when another allowed input exists).
+
+        In ``reference`` mode the reduce cell is mutated and copied to normal.
+        """
+        g = check_genotype(arch)
+        cells = {"normal": list(g.normal), "reduce": list(g.reduce)}
+        edges = cells["reduce" if self.tied else rng.choice(("normal", "reduce"))]
+        pos = rng.randrange(len(edges))
+        op, index = edges[pos]
+        taken = {index} if self.tied else {index, edges[pos ^ 1][1]}
+        inputs = [i for i in range(pos // 2 + 2) if i not in taken]
+        if inputs and rng.random() < 0.5:
+            edges[pos] = (op, rng.choice(inputs))
+        else:
+            edges[pos] = (rng.choice([o for o in self.ops if o != op]), index)
+        return self._make(cells["normal"], cells["reduce"])
+
+    def crossover(self, a: Genotype, b: Genotype, rng: random.Random) -> Genotype:
+        """Each node (its two edges) comes from parent ``a`` or ``b`` with equal probability."""
+        a, b = check_genotype(a), check_genotype(b)
+
+        def mix(ea: Sequence[Edge], eb: Sequence[Edge]) -> list[Edge]:
+            return [e for k in range(STEPS) for e in (ea if rng.random() < 0.5 else eb)[2 * k:2 * k + 2]]
+
+        reduce = mix(a.reduce, b.reduce)
+        return self._make(reduce if self.tied else mix(a.normal, b.normal), reduce)
+
+    def key(self, arch: Genotype) -> str:
+        """Stable id: the canonical genotype text (as in the benchmark CSV)."""
+        return format_genotype(check_genotype(arch))
+
+    # --- models and data -----------------------------------------------------------------------------------
+    def build(self, arch: Genotype) -> nn.Module:
+        """A freshly initialised network for ``arch`` (the scoring proxy unless ``network="eval"``)."""
+        s = self.size
+        return Network(s["C"], self.num_classes, s["layers"], check_genotype(arch), stem=s["stem"])
+
+    def _check_task(self, task: str | None) -> None:
+        if task not in (None, *self.tasks):
+            raise SwapError(f"DARTS space has no task {task!r}; tasks: {', '.join(self.tasks)}")
+
+    def inputs(self, task: str | None = None, n: int | None = None, seed: int = 0) -> torch.Tensor:
+        """The reference batch: the first ``n`` (default 16) CIFAR-10 training images, normalised, (n,3,32,32).
+
+        ``seed`` is unused — the reference batch is fixed (the same images for every candidate).
+        """
+        from swaplm.data import cifar10_batch
+
+        self._check_task(task)
+        return cifar10_batch(n or self.protocol.n)
+
+    def noise_inputs(self, n: int = 16, seed: int = 0) -> torch.Tensor:
+        """Gaussian N(0, 1) inputs shaped like CIFAR-10, (n, 3, 32, 32), reproducible from ``seed`` (ablations)."""
+        return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))
+
+    def benchmark(self) -> list[Record]:
+        """The 1000 DARTS archs with CIFAR-10 accuracy (%): ``Record(id=row, arch, {"cifar10": acc})``."""
+        return load_benchmark(CSV_PATH, expected_rows=EXPECTED_ROWS)

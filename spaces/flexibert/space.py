@@ -1,0 +1,107 @@
+"""The FlexiBERT / NAS-Bench-BERT search space (SPEC §5) implementing ``swaplm.spaces.base.Space``."""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from swaplm.errors import SwapError
+from swaplm.spaces.base import Protocol_, Record
+
+from . import arch as _arch
+from .arch import FlexiBertArch, parse_key, reference_build_key
+from .benchmark import TASKS, load_benchmark
+from .configuration import BUILDS, FlexiBertConfig
+from .modeling import FlexiBertModel
+
+
+def as_arch(value: Any) -> FlexiBertArch:
+    """Accept a :class:`FlexiBertArch`, its key string, or a dict/record form."""
+    if isinstance(value, FlexiBertArch):
+        return value
+    if isinstance(value, str):
+        return parse_key(value)
+    if isinstance(value, dict):
+        return FlexiBertArch.from_dict(value)
+    raise SwapError(f"not a FlexiBERT architecture: {type(value).__name__}")
+
+
+class FlexiBertSpace:
+    """FlexiBERT space with the NAS-Bench-BERT benchmark.
+
+    ``build="reference"`` builds every model as the published zero-cost studies did (hidden 256, FF 1024, no
+    attention mask); ``build="faithful"`` builds what was trained (method-facts §7.3).
+    """
+
+    name = "flexibert"
+    tasks = TASKS
+    # the published SWAP protocol: one batch of 128 texts, HF default init, one pass, train mode, padding counted
+    protocol = Protocol_(n=128, repeats=1, init=None, mode="train", padding="reference")
+
+    def __init__(self, build: str = "reference"):
+        if build not in BUILDS:
+            raise SwapError(f"FlexiBERT build must be 'reference' or 'faithful'; got {build!r}")
+        self.build_mode = build
+
+    def __repr__(self) -> str:
+        return f"FlexiBertSpace(build={self.build_mode!r})"
+
+    # -- variation
+    def sample(self, rng: random.Random) -> FlexiBertArch:
+        return _arch.sample(rng)
+
+    def mutate(self, arch: FlexiBertArch, rng: random.Random) -> FlexiBertArch:
+        """One-field mutation; in the reference build only fields the build uses are changed, so the child is
+        always a different model."""
+        return _arch.mutate(as_arch(arch), rng, built_fields_only=self.build_mode == "reference")
+
+    def crossover(self, a: FlexiBertArch, b: FlexiBertArch, rng: random.Random) -> FlexiBertArch:
+        return _arch.crossover(as_arch(a), as_arch(b), rng)
+
+    # -- identity
+    def key(self, arch: FlexiBertArch) -> str:
+        """Canonical key of the full architecture (all record fields)."""
+        return as_arch(arch).key()
+
+    def build_key(self, arch: FlexiBertArch) -> str:
+        """Key of the model this space actually builds: in the reference build hidden size and FF dimensions are
+        ignored, so several architectures share one build key."""
+        arch = as_arch(arch)
+        return reference_build_key(arch) if self.build_mode == "reference" else arch.key()
+
+    def parse(self, key: str) -> FlexiBertArch:
+        """Inverse of :meth:`key`."""
+        return parse_key(key)
+
+    # -- models and data
+    def config(self, arch: FlexiBertArch, **overrides) -> FlexiBertConfig:
+        return FlexiBertConfig.from_record(as_arch(arch), build=self.build_mode, **overrides)
+
+    def build(self, arch: FlexiBertArch) -> FlexiBertModel:
+        """A freshly initialised model (HF init from torch's global RNG; structure independent of the seed)."""
+        return FlexiBertModel(self.config(arch))
+
+    def inputs(self, task: str | None = None, n: int | None = None, seed: int = 0, max_length: int = 128):
+        """The default unlabeled batch: ``n`` (default 128) packed WikiText-2 blocks of ``max_length`` tokens,
+        uncased WordPiece. The same batch serves every task (the models are scored before any fine-tuning)."""
+        if task is not None and task not in self.tasks:
+            raise SwapError(f"unknown FlexiBERT task {task!r}; choose one of: {', '.join(self.tasks)}")
+        from swaplm.data import bert_tokenizer, text_batch
+
+        return text_batch("builtin:wikitext2", bert_tokenizer(), n=n or self.protocol.n, max_length=max_length,
+                          seed=seed)
+
+    def benchmark(self) -> list[Record]:
+        """The 500 NAS-Bench-BERT records (ids 0-499): GLUE dev score per task (x100) and ``time_to_train``."""
+        return load_benchmark()
+
+    # -- trivial baselines used in reports
+    @staticmethod
+    def num_layers(arch: FlexiBertArch) -> int:
+        return _arch.num_layers(as_arch(arch))
+
+    @staticmethod
+    def sum_feed_forward(arch: FlexiBertArch) -> int:
+        return _arch.sum_feed_forward(as_arch(arch))
+
+
+__all__ = ["FlexiBertSpace", "as_arch"]

@@ -1,0 +1,649 @@
+"""Benchmark runner shared by all spaces: score every benchmark architecture with a set of proxies.
+
+One batch per run (``space.inputs`` called once, reused for every architecture, as the reference does).
+For each record: seed, ``space.build(arch)``, then every proxy on a fresh copy of the built weights, timed.
+Results go to a JSONL cache (one line per architecture, flushed at once) whose name is a hash of every
+setting that changes a value, so a changed setting never reuses stale numbers and an interrupted run resumes
+where it stopped. A corrupt or truncated line is reported (``CacheWarning``), dropped, and its architecture
+recomputed. Nothing is pickled.
+
+>>> result = run_bench(get_space("darts"), proxies=("swap", "params"), limit=50)
+>>> result.correlations()["swap"]["cifar10"]["spearman"]
+"""
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import math
+import os
+import random
+import time
+import warnings
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from swaplm import stats
+from swaplm.errors import SwapError
+
+CACHE_FORMAT = 1
+#: exceptions that mark one architecture's proxy as failed instead of stopping the run
+#: (programming errors such as TypeError/AttributeError still propagate).
+PROXY_FAILURES: tuple[type[BaseException], ...] = (SwapError, RuntimeError, ValueError, ArithmeticError)
+
+
+class CacheWarning(UserWarning):
+    """A bench cache line could not be trusted and was skipped (its architecture is recomputed)."""
+
+
+def default_cache_dir() -> Path:
+    """``$SWAPLM_CACHE/bench`` (default ``.swaplm_cache/bench`` in the working directory)."""
+    return Path(os.environ.get("SWAPLM_CACHE", ".swaplm_cache")) / "bench"
+
+
+# ------------------------------------------------------------------------------------------------ results
+@dataclass
+class ArchRow:
+    """One architecture's results. ``values[p]`` is None when proxy ``p`` failed (reason in ``failed[p]``);
+    ``seconds[p]`` is the proxy's wall time; ``build_seconds`` the time to build the model."""
+
+    id: int
+    key: str
+    values: dict[str, float | None]
+    seconds: dict[str, float]
+    failed: dict[str, str] = field(default_factory=dict)
+    build_seconds: float = 0.0
+    truth: dict[str, float | None] = field(default_factory=dict)
+    features: dict[str, float] = field(default_factory=dict)
+    cached: bool = False
+
+    def total_seconds(self) -> float:
+        return self.build_seconds + sum(self.seconds.values())
+
+
+@dataclass
+class BenchResult:
+    """Everything one benchmark run produced.
+
+    ``settings``: the resolved run settings (JSON); ``rows``: per-architecture results in benchmark order;
+    ``wall_seconds``: this invocation's wall time; ``computed`` / ``from_cache``: how many rows were scored
+    now vs read back. ``compute_seconds()`` is the scoring time of all rows, cached ones included.
+    """
+
+    space: str
+    settings: dict[str, Any]
+    rows: list[ArchRow]
+    proxies: list[str]
+    tasks: list[str]
+    higher_is_better: dict[str, bool]
+    wall_seconds: float = 0.0
+    computed: int = 0
+    from_cache: int = 0
+    cache_path: Path | None = None
+
+    # -- views
+    @property
+    def features(self) -> list[str]:
+        """Trivial-baseline columns supplied by the space's ``features(arch)``, in first-seen order."""
+        names: dict[str, None] = {}
+        for row in self.rows:
+            names.update(dict.fromkeys(row.features))
+        return list(names)
+
+    def values(self, name: str) -> list[float | None]:
+        """Values of a proxy or feature per row (None where it failed / is missing)."""
+        if name in self.proxies:
+            return [row.values.get(name) for row in self.rows]
+        return [row.features.get(name) for row in self.rows]
+
+    def truth(self, task: str) -> list[float | None]:
+        return [row.truth.get(task) for row in self.rows]
+
+    def compute_seconds(self) -> float:
+        """Build + proxy seconds summed over all rows (what the whole run costs without a cache)."""
+        return float(sum(row.total_seconds() for row in self.rows))
+
+    def mean_seconds(self) -> dict[str, float]:
+        """Mean seconds per architecture of each proxy (``"build"`` included)."""
+        out = {p: _mean([r.seconds[p] for r in self.rows if p in r.seconds]) for p in self.proxies}
+        out["build"] = _mean([r.build_seconds for r in self.rows])
+        return out
+
+    def failures(self) -> dict[str, int]:
+        """Number of failed architectures per proxy."""
+        return {p: sum(p in r.failed for r in self.rows) for p in self.proxies}
+
+    # -- statistics
+    def correlations(self, tasks: Sequence[str] | None = None) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{proxy_or_feature: {task: swaplm.stats.correlations(...)}}`` against the records' ground truth."""
+        out: dict[str, dict[str, dict[str, Any]]] = {}
+        for name in [*self.proxies, *self.features]:
+            hib = self.higher_is_better.get(name, True)
+            out[name] = {t: stats.correlations(self.values(name), self.truth(t), higher_is_better=hib)
+                         for t in (tasks or self.tasks)}
+        return out
+
+    def subset(self, ids: Iterable[int]) -> "BenchResult":
+        """The same result restricted to the rows whose record id is in ``ids``."""
+        keep = set(int(i) for i in ids)
+        rows = [r for r in self.rows if r.id in keep]
+        return replace(self, rows=rows, computed=sum(not r.cached for r in rows),
+                       from_cache=sum(r.cached for r in rows))
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready summary (NaN becomes null)."""
+        return _json_safe({
+            "space": self.space,
+            "n_archs": len(self.rows),
+            "seconds": self.compute_seconds(),
+            "wall_seconds": self.wall_seconds,
+            "computed": self.computed,
+            "from_cache": self.from_cache,
+            "mean_seconds": self.mean_seconds(),
+            "failures": self.failures(),
+            "settings": self.settings,
+            "correlations": self.correlations(),
+        })
+
+
+def split(result: BenchResult, parts: Mapping[str, Iterable[int]] | int) -> dict[str, dict]:
+    """Correlations on id subsets: ``parts`` maps a label to record ids, or is a number of contiguous
+    equal chunks of the rows (labelled ``"first–last"`` by id). Returns ``{label: result.correlations()}``."""
+    if isinstance(parts, int):
+        if parts < 1:
+            raise SwapError(f"split needs at least 1 part, got {parts}")
+        chunks = np.array_split(np.arange(len(result.rows)), parts)
+        parts = {f"{result.rows[c[0]].id}–{result.rows[c[-1]].id}": [result.rows[i].id for i in c]
+                 for c in chunks if len(c)}
+    return {label: result.subset(ids).correlations() for label, ids in parts.items()}
+
+
+# -------------------------------------------------------------------------------------------------- runner
+def run_bench(
+    space,
+    *,
+    proxies: Sequence[str] = ("swap", "swap_reg", "params"),
+    tasks: Sequence[str] | None = None,
+    limit: int | None = None,
+    ids: Iterable[int] | None = None,
+    repeats: int | None = None,
+    n: int | None = None,
+    batch_size: int | None = None,
+    init: Any = ...,
+    mode: Any = ...,
+    padding: str | None = None,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    regularise: Any = ...,
+    data: Any = None,
+    cache_dir: str | Path | None = ...,
+    progress: bool = True,
+    warmup: bool = True,
+) -> BenchResult:
+    """Score the space's benchmark architectures with ``proxies`` and collect the ground truth.
+
+    Settings left unset (None, or ``...`` for init/mode/regularise where None is meaningful) come from
+    ``space.protocol``. ``n`` (alias ``batch_size``) is the number of samples; ``data`` is None (the space's
+    default batch), a string passed to ``space.inputs`` as its task/source, or a ready batch (tensor or dict
+    of tensors). ``ids`` / ``limit`` select records (ids first, then the first ``limit``); they and ``tasks``
+    do not affect the cache. ``cache_dir=None`` disables the cache; default :func:`default_cache_dir`.
+    ``warmup`` scores the first architecture to compute once, untimed and discarded, so lazy imports and
+    device start-up do not land in the first architecture's seconds.
+    """
+    from swaplm.proxies import ProxyContext, get_proxy
+    from swaplm.spaces.base import Protocol_
+
+    t_start = time.perf_counter()
+    proto = getattr(space, "protocol", None) or Protocol_()
+    if batch_size is not None and n is not None and batch_size != n:
+        raise SwapError(f"n={n} and batch_size={batch_size} disagree (batch_size is an alias of n)")
+    n = n if n is not None else batch_size if batch_size is not None else proto.n
+    repeats = repeats if repeats is not None else proto.repeats
+    init = proto.init if init is ... else init
+    mode = proto.mode if mode is ... else mode
+    padding = padding if padding is not None else proto.padding
+    regularise = getattr(proto, "regularise", None) if regularise is ... else regularise
+    if not proxies:
+        raise SwapError("no proxies selected")
+    proxy_objs = [get_proxy(p) for p in proxies]
+    names = [p.name for p in proxy_objs]
+    if len(set(names)) != len(names):
+        raise SwapError(f"proxy listed twice: {', '.join(names)}")
+    device = torch.device(device)
+
+    records = _select(space.benchmark(), ids, limit)
+    tasks = list(tasks) if tasks is not None else _tasks_of(space, records)
+
+    # one batch for the whole run
+    if data is None or isinstance(data, str):
+        batch = space.inputs(data, n=n, seed=seed)
+        data_setting = data
+    else:
+        batch, data_setting = data, "<batch given by caller>"
+    n_actual = _batch_len(batch)
+    labels = None
+    if any(p.needs_labels for p in proxy_objs) and hasattr(space, "labels"):
+        labels = space.labels(data, n=n, seed=seed)
+    ctx = ProxyContext(seed=seed, repeats=repeats, init=init, mode=mode, padding=padding, regularise=regularise,
+                       labels=_to_device(labels, device), num_classes=getattr(space, "num_classes", None))
+
+    settings = {
+        "space": space.name,
+        "space_options": _jsonable(_space_options(space)),
+        "proxies": [_proxy_identity(p) for p in proxy_objs],
+        "n": n_actual,
+        "repeats": repeats,
+        "init": init,
+        "mode": mode,
+        "padding": padding,
+        "seed": seed,
+        "device": str(device),
+        "regularise": _jsonable(regularise),
+        "data": data_setting,
+        "batch_sha256": _digest(batch),
+        "labels_sha256": _digest(labels) if labels is not None else None,
+        "swaplm": _version(),
+    }
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    batch = _to_device(batch, device)
+
+    cache = _Cache(Path(default_cache_dir() if cache_dir is ... else cache_dir), space.name, digest, settings) \
+        if cache_dir is not None else None
+    keys = {r.id: space.key(r.arch) for r in records}
+    done = cache.load(names, keys) if cache else {}
+
+    rows: list[ArchRow] = []
+    todo = [r for r in records if r.id not in done]
+    features = getattr(space, "features", None)
+    hib = {p.name: p.higher_is_better for p in proxy_objs}
+    if warmup and todo:
+        _score_one(space, todo[0], keys[todo[0].id], proxy_objs, ctx, batch, device, seed)
+    try:
+        with _progress(progress, space.name, len(todo), len(records) - len(todo)) as advance:
+            for rec in records:
+                row = done.get(rec.id)
+                if row is None:
+                    row = _score_one(space, rec, keys[rec.id], proxy_objs, ctx, batch, device, seed)
+                    if cache:
+                        cache.append(row)
+                    advance()
+                row.truth = {t: _finite_or_none(rec.scores.get(t)) for t in tasks}
+                row.features = {_feature_name(k, hib): float(v)
+                                for k, v in (features(rec.arch) if features else {}).items()}
+                rows.append(row)
+    except KeyboardInterrupt as e:
+        if cache:
+            e.add_note(f"swaplm bench: {sum(not r.cached for r in rows)} architecture(s) scored now are saved in "
+                       f"{cache.path}; rerun the same command to resume")
+        raise
+    finally:
+        if cache:
+            cache.close()
+
+    settings_out = {**settings, "proxies": names, "tasks": tasks, "limit": limit,
+                    "ids": None if ids is None else len(rows), "cache": str(cache.path) if cache else None}
+    computed = sum(not r.cached for r in rows)
+    return BenchResult(space=space.name, settings=settings_out, rows=rows, proxies=names, tasks=tasks,
+                       higher_is_better=hib, wall_seconds=time.perf_counter() - t_start,
+                       computed=computed, from_cache=len(rows) - computed, cache_path=cache.path if cache else None)
+
+
+def _score_one(space, rec, key: str, proxy_objs, ctx, batch, device: torch.device, seed: int) -> ArchRow:
+    """Build one architecture and compute every proxy on identical starting weights (seeded)."""
+    values: dict[str, float | None] = {}
+    seconds: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    _seed_all(seed)
+    t0 = time.perf_counter()
+    try:
+        model = space.build(rec.arch).to(device)
+    except PROXY_FAILURES as e:
+        reason = f"build failed: {_reason(e)}"
+        return ArchRow(rec.id, key, {p.name: None for p in proxy_objs}, {p.name: 0.0 for p in proxy_objs},
+                       {p.name: reason for p in proxy_objs}, time.perf_counter() - t0)
+    build_seconds = time.perf_counter() - t0
+    snapshot = _snapshot(model) if len(proxy_objs) > 1 else None
+    for i, proxy in enumerate(proxy_objs):
+        if i and snapshot is not None:
+            _restore(model, snapshot)
+        _seed_all(seed)
+        t = time.perf_counter()
+        try:
+            value = float(proxy.compute(model, batch, ctx))
+            if not math.isfinite(value):
+                raise SwapError(f"proxy {proxy.name!r} is not finite ({value})")
+            values[proxy.name] = value
+        except PROXY_FAILURES as e:
+            values[proxy.name] = None
+            failed[proxy.name] = _reason(e)
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        seconds[proxy.name] = time.perf_counter() - t
+    del model
+    return ArchRow(rec.id, key, values, seconds, failed, build_seconds)
+
+
+# --------------------------------------------------------------------------------------------------- cache
+class _Cache:
+    """JSONL cache: a header line with the settings, then one line per architecture."""
+
+    def __init__(self, directory: Path, space: str, digest: str, settings: dict):
+        self.path = directory / f"{_slug(space)}-{digest[:16]}.jsonl"
+        self.digest, self.settings = digest, settings
+        self._fh = None
+
+    def load(self, proxies: list[str], keys: Mapping[int, str]) -> dict[int, ArchRow]:
+        """Valid cached rows by id; warns about and drops corrupt lines (rewriting the file without them)."""
+        header = {"swaplm_bench_cache": CACHE_FORMAT, "hash": self.digest, "settings": self.settings}
+        if not self.path.exists():
+            self._write([header])
+            return {}
+        entries: dict[int, dict] = {}
+        bad: list[str] = []
+        text = self.path.read_text(encoding="utf-8", errors="replace")
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        for lineno, line in enumerate(lines, 1):
+            try:
+                obj = json.loads(line)
+                if lineno == 1 and isinstance(obj, dict) and "swaplm_bench_cache" in obj:
+                    if obj.get("hash") != self.digest:
+                        warnings.warn(f"bench cache {self.path} was written for other settings; starting afresh",
+                                      CacheWarning, stacklevel=3)
+                        self._write([header])
+                        return {}
+                    continue
+                entry = _parse_line(obj, proxies)
+                expected = keys.get(entry["id"])
+                if expected is not None and expected != entry["key"]:
+                    raise ValueError(f"architecture key differs from the benchmark's record {entry['id']}")
+                entries[entry["id"]] = entry
+            except (ValueError, TypeError, KeyError) as e:
+                bad.append(f"line {lineno} ({_reason(e)[:80]})")
+        rows = {
+            i: ArchRow(i, e["key"], e["values"], e["seconds"], e["failed"], e["build_seconds"], cached=True)
+            for i, e in entries.items()
+        }
+        if bad or not text.endswith("\n"):  # also repair a missing final newline before appending
+            self._write([header, *(_row_line(r) for r in rows.values())])
+        if bad:
+            shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
+            warnings.warn(f"bench cache {self.path}: skipped {len(bad)} corrupt line(s): {shown}; "
+                          "those architectures are recomputed", CacheWarning, stacklevel=3)
+        return rows
+
+    def append(self, row: ArchRow) -> None:
+        """Append one architecture and flush it to disk at once (so an interruption loses nothing else)."""
+        if self._fh is None:
+            self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh.write(json.dumps(_row_line(row), allow_nan=False) + "\n")
+        self._fh.flush()
+        os.fsync(self._fh.fileno())
+
+    def _write(self, objs: list[dict]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for obj in objs:
+                fh.write(json.dumps(obj, allow_nan=False, default=str) + "\n")
+        os.replace(tmp, self.path)
+
+    def close(self) -> None:
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+
+
+def _parse_line(obj: Any, proxies: list[str]) -> dict:
+    """Validate one cache line; raises ValueError/TypeError/KeyError when it cannot be trusted."""
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    rid, key, vals, secs = obj["id"], obj["key"], obj["values"], obj["seconds"]
+    if not isinstance(rid, int) or isinstance(rid, bool) or not isinstance(key, str):
+        raise ValueError("bad id or key")
+    if not isinstance(vals, dict) or not isinstance(secs, dict):
+        raise ValueError("values/seconds are not objects")
+    values, failed = {}, {}
+    for p in proxies:
+        v = vals[p]
+        if isinstance(v, dict) and isinstance(v.get("failed"), str):
+            values[p], failed[p] = None, v["failed"]
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            values[p] = float(v)
+        else:
+            raise ValueError(f"bad value for {p!r}")
+        if not isinstance(secs[p], (int, float)) or not math.isfinite(secs[p]):
+            raise ValueError(f"bad seconds for {p!r}")
+    build = obj.get("build_seconds", 0.0)
+    if not isinstance(build, (int, float)) or not math.isfinite(build):
+        raise ValueError("bad build_seconds")
+    return {"id": rid, "key": key, "values": values, "failed": failed,
+            "seconds": {p: float(secs[p]) for p in proxies}, "build_seconds": float(build)}
+
+
+def _row_line(row: ArchRow) -> dict:
+    """The cache line of one row: a failed proxy's value is ``{"failed": reason}``."""
+    return {"id": row.id, "key": row.key, "build_seconds": row.build_seconds,
+            "values": {p: ({"failed": row.failed[p]} if p in row.failed else row.values[p]) for p in row.values},
+            "seconds": row.seconds}
+
+
+# -------------------------------------------------------------------------------------------------- helpers
+def _select(records: list, ids: Iterable[int] | None, limit: int | None) -> list:
+    if ids is not None:
+        wanted = [int(i) for i in ids]
+        by_id = {r.id: r for r in records}
+        missing = [i for i in wanted if i not in by_id]
+        if missing:
+            raise SwapError(f"{len(missing)} requested id(s) not in the benchmark, e.g. {missing[:5]}")
+        records = [by_id[i] for i in dict.fromkeys(wanted)]
+    if limit is not None:
+        if limit < 1:
+            raise SwapError(f"limit must be >= 1, got {limit}")
+        records = records[:limit]
+    if not records:
+        raise SwapError("no benchmark records selected")
+    return records
+
+
+def _tasks_of(space, records) -> list[str]:
+    tasks = list(getattr(space, "tasks", None) or [])
+    if not tasks:
+        tasks = list(dict.fromkeys(t for r in records for t in r.scores))
+    return tasks
+
+
+def _space_options(space) -> dict:
+    """What distinguishes this space instance: its ``options`` mapping if it has one, else the values of its
+    constructor's parameters found as attributes (``self.build`` or ``self._build``), plus its class."""
+    opts = getattr(space, "options", None)
+    if isinstance(opts, Mapping):
+        return dict(opts)
+    found: dict[str, Any] = {"class": f"{type(space).__module__}.{type(space).__qualname__}"}
+    try:
+        params = list(inspect.signature(type(space).__init__).parameters)[1:]
+    except (TypeError, ValueError):
+        params = []
+    for name in params:
+        for attr in (name, f"_{name}"):
+            if attr in getattr(space, "__dict__", {}):
+                found[name] = getattr(space, attr)
+                break
+    return found
+
+
+def _proxy_identity(p) -> dict:
+    fn = getattr(p, "fn", None)
+    return {"name": p.name, "fn": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}",
+            "version": getattr(p, "version", None)}
+
+
+def _feature_name(name: str, proxies: Mapping[str, bool]) -> str:
+    return f"{name} (feature)" if name in proxies else name
+
+
+def _seed_all(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def _snapshot(model: torch.nn.Module) -> tuple[dict, dict]:
+    return ({k: v.detach().clone() for k, v in model.state_dict().items()},
+            {m: m.training for m in model.modules()})
+
+
+def _restore(model: torch.nn.Module, snap: tuple[dict, dict]) -> None:
+    state, modes = snap
+    with torch.no_grad():
+        current = model.state_dict()
+        for k, v in state.items():
+            current[k].copy_(v)
+    for m, training in modes.items():
+        m.training = training
+    model.zero_grad(set_to_none=True)
+
+
+def _batch_len(batch) -> int:
+    if isinstance(batch, torch.Tensor):
+        return int(batch.shape[0])
+    if isinstance(batch, Mapping):
+        for v in batch.values():
+            if isinstance(v, torch.Tensor) and v.dim():
+                return int(v.shape[0])
+    raise SwapError(f"the batch must be a tensor or a dict of tensors, got {type(batch).__name__}")
+
+
+def _to_device(obj, device: torch.device):
+    if obj is None:
+        return None
+    if isinstance(obj, torch.Tensor):
+        return obj.to(device)
+    if hasattr(obj, "to") and isinstance(obj, Mapping):  # transformers.BatchEncoding
+        return obj.to(device)
+    if isinstance(obj, Mapping):
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in obj.items()}
+    return obj
+
+
+def _digest(obj) -> str:
+    """sha256 of a tensor / dict of tensors (dtype, shape and bytes), so changed data invalidates caches."""
+    h = hashlib.sha256()
+
+    def add(name: str, t: Any) -> None:
+        h.update(name.encode())
+        if isinstance(t, torch.Tensor):
+            t = t.detach().cpu().contiguous()
+            h.update(f"{t.dtype}{tuple(t.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        else:
+            h.update(repr(t).encode())
+
+    if isinstance(obj, Mapping):
+        for k in sorted(obj):
+            add(str(k), obj[k])
+    else:
+        add("", obj)
+    return h.hexdigest()
+
+
+def _jsonable(obj: Any) -> Any:
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if is_dataclass(obj) and not isinstance(obj, type):
+        return {"type": type(obj).__name__, **{k: _jsonable(v) for k, v in asdict(obj).items()}}
+    if isinstance(obj, Mapping):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return repr(obj)
+
+
+def _json_safe(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, Mapping):
+        return {str(k): _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def _finite_or_none(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _mean(xs: list[float]) -> float:
+    return float(sum(xs) / len(xs)) if xs else math.nan
+
+
+def _reason(e: BaseException) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else ""
+    return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "space"
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("swaplm")
+    except Exception:  # not installed (running from a checkout)
+        import swaplm
+
+        return getattr(swaplm, "__version__", "unknown")
+
+
+class _progress:
+    """Rich progress bar (archs/s, ETA) as a context manager yielding an ``advance()`` callable."""
+
+    def __init__(self, enabled: bool, space: str, total: int, cached: int):
+        self.enabled = enabled and total > 0
+        self.label = f"{space}: scoring" + (f" ({cached} cached)" if cached else "")
+        self.total = total
+        self._bar = None
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda: None
+        from rich.console import Console
+        from rich.progress import (BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn,
+                                   TimeElapsedColumn, TimeRemainingColumn)
+        from rich.text import Text
+
+        class Rate(ProgressColumn):
+            def render(self, task):
+                speed = task.finished_speed or task.speed
+                return Text(f"{speed:.2f} archs/s" if speed else "- archs/s")
+
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(),
+                             TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
+                             console=Console(stderr=True), transient=True)
+        self._bar.__enter__()
+        task = self._bar.add_task(self.label, total=self.total)
+        return lambda: self._bar.advance(task)
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+        return False
+
+
+__all__ = ["run_bench", "BenchResult", "ArchRow", "split", "CacheWarning", "default_cache_dir", "PROXY_FAILURES"]

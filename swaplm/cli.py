@@ -1,0 +1,188 @@
+"""The ``swaplm`` command line (typer). Every user error is one line on stderr and exit code 1."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from enum import Enum
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .errors import SwapError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="swaplm: judge neural networks without training them (SWAP-Score and zero-cost proxies).")
+out = Console()
+err = Console(stderr=True)
+
+
+class Device(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Init(str, Enum):
+    pretrained = "pretrained"
+    random = "random"
+    gaussian = "gaussian"
+    default = "default"
+
+
+class Mode(str, Enum):
+    asis = "as-is"
+    train = "train"
+    eval = "eval"
+
+
+class Padding(str, Enum):
+    mask = "mask"
+    reference = "reference"
+
+
+def versions() -> dict:
+    import torch
+    import transformers
+
+    from . import __version__
+
+    return {"swaplm": __version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "python": platform.python_version()}
+
+
+def resolve_device(device: Device | str) -> str:
+    import torch
+
+    device = Device(device)
+    if device is Device.auto:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device is Device.cuda and not torch.cuda.is_available():
+        raise SwapError("--device cuda was asked but no CUDA device is available; use --device cpu or auto")
+    return device.value
+
+
+def _fmt(v) -> str:
+    if isinstance(v, float):
+        return f"{v:,.4f}" if abs(v) < 1e4 else f"{v:,.1f}"
+    return f"{v:,}" if isinstance(v, int) else str(v)
+
+
+def print_kv(title: str, rows: dict) -> None:
+    table = Table(title=title, show_header=False, title_justify="left")
+    table.add_column(style="bold cyan")
+    table.add_column(justify="right")
+    for k, v in rows.items():
+        table.add_row(k, _fmt(v))
+    out.print(table)
+
+
+def _split(csv: Optional[str]) -> list[str]:
+    return [p.strip() for p in (csv or "").split(",") if p.strip()]
+
+
+@app.command()
+def score(
+    model: str = typer.Argument(..., help="HF hub id, local directory or config.json, or builtin:bert-tiny|bert-small|minilm"),
+    data: str = typer.Option("auto", help="builtin:wikitext2|sst2|cifar10, a hub dataset (wikitext, sst2), or a file/folder"),
+    batch_size: int = typer.Option(128, "--batch-size", "-n", help="samples N in the batch (changes the metric)"),
+    max_length: int = typer.Option(128, help="tokens per text sample"),
+    repeats: int = typer.Option(1, help="forwards to average (with --init gaussian/default: fresh weights each)"),
+    init: Init = typer.Option(Init.pretrained, help="pretrained weights, random (from config), or re-init per repeat"),
+    seed: int = typer.Option(0),
+    mode: Mode = typer.Option(Mode.eval, help="train (reference: dropout/BN batch stats), eval, or as-is"),
+    padding: Padding = typer.Option(Padding.mask, help="mask: padded positions get state 0; reference: counted"),
+    proxy: Optional[str] = typer.Option(None, help="comma-separated extra proxies (see `swaplm proxies`)"),
+    text_column: Optional[str] = typer.Option(None, help="text column of a table/hub dataset"),
+    device: Device = typer.Option(Device.auto),
+    trust_remote_code: bool = typer.Option(False, help="allow model code from the hub (off by default)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+):
+    """SWAP-Score of one model on one batch."""
+    from . import data as data_mod
+    from . import models
+    from .proxies import ProxyContext, get_proxy
+
+    if batch_size < 2:
+        raise SwapError(f"--batch-size must be >= 2 (SWAP compares samples), got {batch_size}")
+    if max_length < 2 or repeats < 1:
+        raise SwapError("--max-length must be >= 2 and --repeats >= 1")
+    dev = resolve_device(device)
+    names = ["swap"] + [p for p in _split(proxy) if p != "swap"]
+    chosen = [get_proxy(p) for p in names]  # unknown names fail before loading anything
+    net, tokenizer, info = models.load(model, init="pretrained" if init is Init.pretrained else "random",
+                                       device=dev, trust_remote_code=trust_remote_code)
+    batch = data_mod.make_batch(data, model_kind=info.get("modality", "text"), tokenizer=tokenizer, n=batch_size,
+                                max_length=max_length, seed=seed, text_column=text_column)
+    reinit = {Init.gaussian: "gaussian", Init.default: "default"}.get(init)
+    if init is Init.random and repeats > 1:
+        reinit = "default"
+    ctx = ProxyContext(seed=seed, repeats=repeats, init=reinit, mode=None if mode is Mode.asis else mode.value,
+                       padding=padding.value)
+    from .swap import swap_score
+
+    res = swap_score(net, batch, repeats=repeats, init=reinit, seed=seed, mode=ctx.mode, padding=ctx.padding)
+    extra = {}
+    for p in chosen[1:]:
+        try:
+            extra[p.name] = p.compute(net, batch, ctx)
+        except SwapError as e:
+            extra[p.name] = {"failed": str(e)}
+    record = {**res.to_dict(), "model": model, "data": data, "batch_size": batch_size, "max_length": max_length,
+              "init": init.value, "mode": mode.value, "padding": padding.value, "seed": seed, "device": dev,
+              "versions": versions(), "proxies": extra}
+    if as_json:
+        print(json.dumps(record))
+        return
+    rows = {"model": model, "data": data, "SWAP score": res.score, "neurons": res.neurons, "samples": res.samples,
+            "saturation": res.saturation, "repeats": res.repeats, "hooked calls": res.calls,
+            "parameters": res.params, "device": dev, "seconds": res.seconds}
+    for k, v in extra.items():
+        rows[k] = v if not isinstance(v, dict) else f"failed: {v['failed']}"
+    print_kv("SWAP-Score", rows)
+
+
+@app.command("proxies")
+def list_proxies(as_json: bool = typer.Option(False, "--json", help="print a JSON list")):
+    """List the registered zero-cost proxies."""
+    from .proxies import available, get_proxy
+
+    items = [get_proxy(n) for n in available()]
+    if as_json:
+        print(json.dumps([{"name": p.name, "higher_is_better": p.higher_is_better, "needs_labels": p.needs_labels,
+                           "needs_gradients": p.needs_gradients, "cost": p.cost, "card": p.card} for p in items]))
+        return
+    table = Table(title="zero-cost proxies", title_justify="left")
+    for col in ("name", "direction", "labels", "gradients", "cost", "what it measures"):
+        table.add_column(col, overflow="fold")
+    for p in items:
+        table.add_row(p.name, "higher" if p.higher_is_better else "lower", "yes" if p.needs_labels else "no",
+                      "yes" if p.needs_gradients else "no", p.cost, p.card)
+    out.print(table)
+
+
+def main() -> None:
+    """Entry point: run the app, turning SwapError (and a few expected failures) into one line + exit 1."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app(standalone_mode=False)
+    except SwapError as e:
+        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted (results computed so far are kept in the cache)")
+        sys.exit(130)
+    except Exception as e:  # click usage errors etc.
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Exit):
+            sys.exit(e.exit_code)
+        if isinstance(e, click.exceptions.Abort):
+            sys.exit(1)
+        raise

