@@ -10,7 +10,6 @@ import csv
 import functools
 import inspect
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -172,7 +171,10 @@ def load_texts(source: str, text_column: str | None = None, split: str | None = 
         if not path.is_file():
             raise SwapError(f"text file {source!r} not found" + (" (it is a directory)" if path.is_dir() else ""))
         kind = "corpus" if path.suffix.lower() in (".txt", ".raw", ".tokens", "") else "sentences"
-        texts = _read_corpus(path) if kind == "corpus" else _read_table(path, text_column)
+        try:
+            texts = _read_corpus(path) if kind == "corpus" else _read_table(path, text_column)
+        except (ValueError, OSError, csv.Error) as e:  # bad encoding, JSON, CSV or parquet
+            raise SwapError(f"cannot read {source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     else:
         texts, kind = _load_hub_texts(source, text_column, split)
     texts = [t for t in texts if t.strip()]
@@ -186,19 +188,14 @@ def _looks_like_path(source: str) -> bool:
 
 
 def _read_table(path: Path, text_column: str | None) -> list[str]:
-    """Text column of a .csv/.tsv/.jsonl/.json/.parquet file (given, else 'text'/'sentence'/first string column)."""
+    """Text column of a .csv/.tsv/.jsonl/.json/.parquet file (given, else 'text'/'sentence'/first text column)."""
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         import pyarrow.parquet as pq
         rows = pq.read_table(path).to_pylist()
     elif suffix in (".jsonl", ".json"):
-        with path.open(encoding="utf-8") as f:
-            first = f.read(1)
-            f.seek(0)
-            try:
-                rows = json.load(f) if first == "[" else [json.loads(line) for line in f if line.strip()]
-            except json.JSONDecodeError as e:
-                raise SwapError(f"{str(path)!r} is not valid JSON lines: {e}") from None
+        text = path.read_text(encoding="utf-8")
+        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
     elif suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as f:
             # GLUE TSVs contain unbalanced quotes: read them without quote handling
@@ -209,7 +206,7 @@ def _read_table(path: Path, text_column: str | None) -> list[str]:
     rows = [r for r in rows if isinstance(r, dict)]
     if not rows:
         raise SwapError(f"{str(path)!r} contains no rows")
-    column = _text_column({k: v for k, v in rows[0].items()}, text_column, str(path))
+    column = _text_column(rows[0], text_column, str(path))
     return [str(r.get(column) or "").strip() for r in rows]
 
 

@@ -139,7 +139,7 @@ def _hub_error(e: Exception, name: str) -> SwapError:
     if isinstance(e, (LocalEntryNotFoundError, ConnectionError, TimeoutError)) or (
             isinstance(e, OSError) and ("connect" in text or "offline" in text.lower() or "cached" in text)):
         return _cannot_download(name)
-    first = text.strip().splitlines()[0][:200] if text.strip() else type(e).__name__
+    first = text.strip().splitlines()[0].split(". ")[0][:200] if text.strip() else type(e).__name__
     return SwapError(f"cannot load model {name!r}: {first}")
 
 

@@ -100,6 +100,12 @@ def test_missing_empty_and_unknown_sources(tmp_path):
         data.load_texts(str(tmp_path / "empty.csv"))
     with pytest.raises(SwapError, match="builtin:wikitext2"):
         data.load_texts("builtin:nope")
+    (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{"text": \n')
+    with pytest.raises(SwapError, match="cannot read"):
+        data.load_texts(str(tmp_path / "bad.jsonl"))
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet")
+    with pytest.raises(SwapError, match="cannot read"):
+        data.load_texts(str(tmp_path / "bad.parquet"))
     (tmp_path / "t.csv").write_text("id,review\n1,a fine film\n")
     with pytest.raises(SwapError, match="no column 'body'; columns: id, review"):
         data.load_texts(str(tmp_path / "t.csv"), text_column="body")
