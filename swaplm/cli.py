@@ -65,6 +65,14 @@ def resolve_device(device: Device | str) -> str:
     return device.value
 
 
+def quiet_hf() -> None:
+    """No weight-loading progress bars or warnings from transformers on the terminal."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+
 def _fmt(v) -> str:
     if isinstance(v, float):
         return f"{v:,.4f}" if abs(v) < 1e4 else f"{v:,.1f}"
@@ -111,6 +119,7 @@ def score(
     if max_length < 2 or repeats < 1:
         raise SwapError("--max-length must be >= 2 and --repeats >= 1")
     dev = resolve_device(device)
+    quiet_hf()
     names = ["swap"] + [p for p in _split(proxy) if p != "swap"]
     chosen = [get_proxy(p) for p in names]  # unknown names fail before loading anything
     net, tokenizer, info = models.load(model, init="pretrained" if init is Init.pretrained else "random",
@@ -167,6 +176,8 @@ def list_proxies(as_json: bool = typer.Option(False, "--json", help="print a JSO
 def main() -> None:
     """Entry point: run the app, turning SwapError (and a few expected failures) into one line + exit 1."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         app(standalone_mode=False)
     except SwapError as e:

@@ -96,7 +96,8 @@ def load_images(source: str, n: int = 16, *, seed: int = 0, normalize: bool = Tr
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN_IMAGES:
-            raise SwapError(f"unknown image source {source!r}: available {', '.join('builtin:' + k for k in BUILTIN_IMAGES)}")
+            known = ", ".join("builtin:" + k for k in BUILTIN_IMAGES)
+            raise SwapError(f"unknown image source {source!r}: available {known}")
         arrays = BUILTIN_IMAGES[name](split)
     else:
         path = Path(source).expanduser()
@@ -163,7 +164,8 @@ def load_texts(source: str, text_column: str | None = None, split: str | None = 
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN_TEXTS:
-            raise SwapError(f"unknown text source {source!r}: available {', '.join('builtin:' + k for k in BUILTIN_TEXTS)}")
+            known = ", ".join("builtin:" + k for k in BUILTIN_TEXTS)
+            raise SwapError(f"unknown text source {source!r}: available {known}")
         kind, loader = BUILTIN_TEXTS[name]
         texts = loader()
     elif Path(source).expanduser().is_file() or _looks_like_path(source):
@@ -174,7 +176,8 @@ def load_texts(source: str, text_column: str | None = None, split: str | None = 
         try:
             texts = _read_corpus(path) if kind == "corpus" else _read_table(path, text_column)
         except (ValueError, OSError, csv.Error) as e:  # bad encoding, JSON, CSV or parquet
-            raise SwapError(f"cannot read {source!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            reason = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise SwapError(f"cannot read {source!r}: {reason}") from None
     else:
         texts, kind = _load_hub_texts(source, text_column, split)
     texts = [t for t in texts if t.strip()]
@@ -195,7 +198,10 @@ def _read_table(path: Path, text_column: str | None) -> list[str]:
         rows = pq.read_table(path).to_pylist()
     elif suffix in (".jsonl", ".json"):
         text = path.read_text(encoding="utf-8")
-        rows = json.loads(text) if text.lstrip().startswith("[") else [json.loads(x) for x in text.splitlines() if x.strip()]
+        if text.lstrip().startswith("["):  # a JSON array of objects
+            rows = json.loads(text)
+        else:  # JSON lines
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
     elif suffix in (".csv", ".tsv"):
         with path.open(encoding="utf-8", newline="") as f:
             # GLUE TSVs contain unbalanced quotes: read them without quote handling
@@ -286,7 +292,8 @@ def text_batch(source: str = "builtin:wikitext2", tokenizer=None, n: int = 128, 
     texts, kind = load_texts(source, text_column=text_column, split=split)
     if kind == "sentences":
         if len(texts) < n:
-            raise SwapError(f"{source!r} has {len(texts)} sentences but n={n} were asked for: lower n or pass more data")
+            raise SwapError(f"{source!r} has {len(texts)} sentences but n={n} were asked for: "
+                            "lower n or pass more data")
         if tokenizer.pad_token is None:
             raise SwapError("the tokenizer has no padding token, so sentences cannot be batched: "
                             "use a corpus source such as builtin:wikitext2 (packed blocks need no padding)")

@@ -39,7 +39,8 @@ BUILTIN_DIRS = {"minilm": _minilm_dir}
 
 def _offline() -> bool:
     """HF_HUB_OFFLINE / TRANSFORMERS_OFFLINE as set now (huggingface_hub reads them only at import)."""
-    return any(os.environ.get(k, "").upper() in ("1", "ON", "YES", "TRUE") for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    flags = (os.environ.get(k, "").upper() for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return any(flag in ("1", "ON", "YES", "TRUE") for flag in flags)
 
 
 def load(name_or_path: str, init: str = "pretrained", device: str | torch.device = "cpu",
@@ -52,51 +53,19 @@ def load(name_or_path: str, init: str = "pretrained", device: str | torch.device
     RNG, or from ``seed`` without touching the global RNG). The model is float32, on ``device``, in eval mode.
     info: source, init, modality ("text"|"image"), model_type, params, tokenizer, image_size (image models).
     """
-    from transformers import AutoConfig, AutoModel, BertConfig
+    from transformers import AutoModel
 
     if init not in ("pretrained", "random"):
         raise SwapError(f"unknown init {init!r}: use 'pretrained' or 'random'")
     hub_kwargs = dict(trust_remote_code=trust_remote_code, local_files_only=_offline())
-    weights_dir: str | None = None  # where pretrained weights can be read from
-    tokenizer_dir: str | None = None
-
-    if name_or_path.startswith("builtin:"):
-        name = name_or_path.removeprefix("builtin:")
-        if name in BUILTIN_CONFIGS:
-            config = BertConfig(vocab_size=BERT_VOCAB_SIZE, **BUILTIN_CONFIGS[name])
-        elif name in BUILTIN_DIRS:
-            weights_dir = tokenizer_dir = str(BUILTIN_DIRS[name]())
-            config = _config(AutoConfig, weights_dir, name_or_path, hub_kwargs)
-        else:
-            known = ", ".join(f"builtin:{k}" for k in (*BUILTIN_CONFIGS, *BUILTIN_DIRS))
-            raise SwapError(f"unknown built-in model {name_or_path!r}: available {known}")
-    else:
-        path = Path(name_or_path).expanduser()
-        if path.is_file():
-            if path.suffix != ".json":
-                raise SwapError(f"{name_or_path!r} is a file but not a config.json: pass a model directory or config")
-            config = _config(AutoConfig, str(path), name_or_path, hub_kwargs)
-            folder = path.parent
-            weights_dir = str(folder) if _has_weights(folder) else None
-            tokenizer_dir = str(folder)
-        elif path.is_dir():
-            if not (path / "config.json").is_file():
-                raise SwapError(f"model directory {name_or_path!r} has no config.json")
-            config = _config(AutoConfig, str(path), name_or_path, hub_kwargs)
-            weights_dir = str(path) if _has_weights(path) else None
-            tokenizer_dir = str(path)
-        elif name_or_path.startswith((".", "/", "~")) or name_or_path.endswith(".json"):
-            raise SwapError(f"model path {name_or_path!r} not found")
-        else:  # hub id
-            config = _config(AutoConfig, name_or_path, name_or_path, hub_kwargs)
-            weights_dir = tokenizer_dir = name_or_path
+    config, weights_dir, tokenizer_dir = _resolve(name_or_path, hub_kwargs)
 
     if init == "pretrained":
         if weights_dir is None:
             raise SwapError(f"{name_or_path!r} has no pretrained weights: use --init random")
         model = _pretrained(AutoModel, weights_dir, config, name_or_path, hub_kwargs)
     else:
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
             model = AutoModel.from_config(config, trust_remote_code=trust_remote_code)
@@ -117,6 +86,36 @@ def load(name_or_path: str, init: str = "pretrained", device: str | torch.device
     if modality == "image":
         info["image_size"] = getattr(config, "image_size", None)
     return model, tokenizer, info
+
+
+def _resolve(name_or_path: str, hub_kwargs: dict):
+    """-> (config, folder or hub id holding pretrained weights or None, tokenizer source or None)."""
+    from transformers import AutoConfig, BertConfig
+
+    if name_or_path.startswith("builtin:"):
+        name = name_or_path.removeprefix("builtin:")
+        if name in BUILTIN_CONFIGS:
+            return BertConfig(vocab_size=BERT_VOCAB_SIZE, **BUILTIN_CONFIGS[name]), None, None
+        if name in BUILTIN_DIRS:
+            folder = str(BUILTIN_DIRS[name]())
+            return _config(AutoConfig, folder, name_or_path, hub_kwargs), folder, folder
+        known = ", ".join(f"builtin:{k}" for k in (*BUILTIN_CONFIGS, *BUILTIN_DIRS))
+        raise SwapError(f"unknown built-in model {name_or_path!r}: available {known}")
+    path = Path(name_or_path).expanduser()
+    if path.is_file():
+        if path.suffix != ".json":
+            raise SwapError(f"{name_or_path!r} is a file but not a config.json: pass a model directory or config")
+        folder = path.parent
+    elif path.is_dir():
+        if not (path / "config.json").is_file():
+            raise SwapError(f"model directory {name_or_path!r} has no config.json")
+        folder = path
+    elif name_or_path.startswith((".", "/", "~")) or name_or_path.endswith(".json"):
+        raise SwapError(f"model path {name_or_path!r} not found")
+    else:  # hub id
+        return _config(AutoConfig, name_or_path, name_or_path, hub_kwargs), name_or_path, name_or_path
+    config = _config(AutoConfig, str(path), name_or_path, hub_kwargs)
+    return config, (str(folder) if _has_weights(folder) else None), str(folder)
 
 
 def _has_weights(folder: Path) -> bool:

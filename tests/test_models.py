@@ -27,11 +27,22 @@ def test_builtin_bert_tiny_random():
     assert not torch.equal(model.state_dict()[w], other.state_dict()[w])
 
 
+def test_random_init_without_seed_follows_the_global_rng():
+    w = "encoder.layer.0.attention.self.query.weight"
+    torch.manual_seed(7)
+    a = models.load("builtin:bert-tiny", init="random")[0].state_dict()[w]
+    b = models.load("builtin:bert-tiny", init="random")[0].state_dict()[w]
+    torch.manual_seed(7)
+    c = models.load("builtin:bert-tiny", init="random")[0].state_dict()[w]
+    assert torch.equal(a, c) and not torch.equal(a, b)
+
+
 def test_builtin_config_has_no_pretrained_weights():
     with pytest.raises(SwapError, match="no pretrained weights.*--init random"):
         models.load("builtin:bert-small")
     model, _, _ = models.load("builtin:bert-small", init="random")
-    assert (model.config.hidden_size, model.config.num_attention_heads, model.config.intermediate_size) == (256, 4, 1024)
+    cfg = model.config
+    assert (cfg.hidden_size, cfg.num_attention_heads, cfg.intermediate_size) == (256, 4, 1024)
 
 
 def test_saved_local_directory_round_trip(tmp_path):
@@ -47,7 +58,8 @@ def test_saved_local_directory_round_trip(tmp_path):
 
 def test_local_config_json_with_random_init(tmp_path):
     from transformers import BertConfig
-    BertConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128).save_pretrained(tmp_path)
+    config = BertConfig(hidden_size=64, num_hidden_layers=1, num_attention_heads=2, intermediate_size=128)
+    config.save_pretrained(tmp_path)
     model, tokenizer, info = models.load(str(tmp_path / "config.json"), init="random")
     assert model.config.hidden_size == 64 and len(model.encoder.layer) == 1
     assert info["modality"] == "text" and tokenizer is not None

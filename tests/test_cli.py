@@ -1,0 +1,90 @@
+"""The CLI: one JSON object with --json, and one-line errors with a non-zero exit for bad input."""
+import json
+import sys
+
+import pytest
+import torch
+from transformers import BertConfig, BertModel
+
+from swaplm.cli import main
+
+
+def run(argv, capsys, monkeypatch):
+    capsys.readouterr()  # drop what the test itself printed while preparing
+    monkeypatch.setattr(sys, "argv", ["swaplm", *argv])
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code or 0
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
+def tiny_dir(tmp_path, act="gelu", nan=False):
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48,
+                                 hidden_act=act))
+    if nan:
+        with torch.no_grad():
+            model.encoder.layer[0].intermediate.dense.weight[0, 0] = float("nan")
+    model.save_pretrained(tmp_path / "m")
+    return str(tmp_path / "m")
+
+
+def test_score_json_builtin(capsys, monkeypatch):
+    code, out, _ = run(["score", "builtin:bert-tiny", "--init", "random", "--data", "builtin:wikitext2",
+                        "--batch-size", "8", "--max-length", "32", "--json", "--device", "cpu"], capsys, monkeypatch)
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["samples"] == 8 and rec["neurons"] > 0 and 0 < rec["score"] <= rec["neurons"]
+    assert rec["model"] == "builtin:bert-tiny" and rec["batch_size"] == 8 and rec["max_length"] == 32
+    assert rec["device"] == "cpu" and "torch" in rec["versions"]
+    code2, out2, _ = run(["score", "builtin:bert-tiny", "--init", "random", "--data", "builtin:wikitext2",
+                          "--batch-size", "8", "--max-length", "32", "--json", "--device", "cpu"], capsys, monkeypatch)
+    assert json.loads(out2)["score"] == rec["score"]  # same seed, same score
+
+
+def test_score_table_output(capsys, monkeypatch, tmp_path):
+    code, out, _ = run(["score", tiny_dir(tmp_path), "--data", "builtin:sst2", "--batch-size", "4",
+                        "--max-length", "16"], capsys, monkeypatch)
+    assert code == 0 and "SWAP score" in out and "saturation" in out
+
+
+@pytest.mark.parametrize("case", ["unknown_model", "offline_hub", "missing_file", "empty_file", "one_sample",
+                                  "no_activation", "nan", "batch0", "unknown_proxy"])
+def test_bad_input_is_one_line_error(case, capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    base = ["--batch-size", "4", "--max-length", "16"]
+    one = tmp_path / "one.jsonl"
+    one.write_text('{"text": "a single sentence"}\n')
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    argv = {
+        "unknown_model": ["score", str(tmp_path / "no-such-model"), "--data", "builtin:sst2", *base],
+        "offline_hub": ["score", "nonexistent-org/nonexistent-model", "--data", "builtin:sst2", *base],
+        "missing_file": ["score", "builtin:bert-tiny", "--init", "random", "--data", str(tmp_path / "x.txt"), *base],
+        "empty_file": ["score", "builtin:bert-tiny", "--init", "random", "--data", str(empty), *base],
+        "one_sample": ["score", "builtin:bert-tiny", "--init", "random", "--data", str(one), *base],
+        "no_activation": ["score", tiny_dir(tmp_path, act="linear"), "--data", "builtin:sst2", *base],
+        "nan": ["score", tiny_dir(tmp_path, nan=True), "--data", "builtin:sst2", *base],
+        "batch0": ["score", "builtin:bert-tiny", "--init", "random", "--batch-size", "0"],
+        "unknown_proxy": ["score", "builtin:bert-tiny", "--init", "random", "--proxy", "nope", *base],
+    }[case]
+    code, out, err = run(argv, capsys, monkeypatch)
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err + out
+
+
+def test_proxies_json(capsys, monkeypatch):
+    code, out, _ = run(["proxies", "--json"], capsys, monkeypatch)
+    items = json.loads(out)
+    assert code == 0 and {"swap", "swap_reg", "params"} <= {p["name"] for p in items}
+    assert all(set(p) >= {"name", "higher_is_better", "needs_labels", "needs_gradients"} for p in items)
+
+
+def test_help_lists_commands(capsys, monkeypatch):
+    code, out, _ = run(["--help"], capsys, monkeypatch)
+    assert code == 0 and "score" in out and "proxies" in out and "bench" in out
