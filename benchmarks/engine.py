@@ -1,10 +1,10 @@
 """Engine benchmark: bare forward vs naive SWAP vs swaplm, same model and batch, measured side by side.
 
-    MALLOC_MMAP_THRESHOLD_=65536 OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py --out reports/engine.md
+    OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py --out reports/engine.md
 
 Time: median wall seconds over interleaved rounds (bare, naive, swaplm, bare, ...).
-Peak memory: rise of the process's peak resident set (VmHWM, reset through /proc/self/clear_refs) above the
-resident set just before the call; the fixed mmap threshold makes freed large buffers leave the RSS at once.
+Peak memory: the peak of live tensor bytes allocated during the call (allocations and frees recorded by the
+torch profiler, summed in time order); weights and the input batch, allocated before the call, are not counted.
 The naive column is the reference algorithm: keep every hooked output as float32, concatenate, sign,
 transpose and ``torch.unique(dim=0)``.
 """
@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import argparse
 import gc
-import re
 import statistics
 import sys
 import time
 from pathlib import Path
 
 import torch
+from torch.profiler import ProfilerActivity, profile
 
 from swaplm import activations, swap_score
 from swaplm.swap import forward
@@ -52,17 +52,18 @@ def swaplm_score(model, inputs) -> int:
 VARIANTS = {"bare forward": bare, "naive SWAP": naive_swap, "swaplm": swaplm_score}
 
 
-def _status() -> dict:
-    s = Path("/proc/self/status").read_text()
-    return {k: int(re.search(k + r":\s+(\d+)", s).group(1)) * 1024 for k in ("VmRSS", "VmHWM")}
-
-
 def peak_bytes(fn, *args) -> tuple[int, object]:
+    """Peak of live tensor bytes allocated during ``fn(*args)`` (torch profiler allocation/free events)."""
     gc.collect()
-    Path("/proc/self/clear_refs").write_text("5")
-    before = _status()["VmRSS"]
-    value = fn(*args)
-    return _status()["VmHWM"] - before, value
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        value = fn(*args)
+    events = sorted(((e.time_range.start, e.cpu_memory_usage if e.name == "[memory]" else e.self_cpu_memory_usage)
+                     for e in prof.events()), key=lambda t: t[0])
+    live = peak = 0
+    for _, delta in events:
+        live += delta
+        peak = max(peak, live)
+    return peak, value
 
 
 def cases(which):
@@ -122,13 +123,13 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        cmd = "MALLOC_MMAP_THRESHOLD_=65536 OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py " + " ".join(sys.argv[1:])
+        cmd = "OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py " + " ".join(sys.argv[1:])
         Path(args.out).write_text(
             "# Engine benchmark: bare forward vs naive SWAP vs swaplm\n\n"
             f"Command: `{cmd}`\n\n"
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, train mode, no_grad. "
             f"Times are medians of interleaved rounds; ratios are against the bare forward of the same model "
-            f"and batch in the same run. Peak memory is the rise of the process's peak RSS during the call.\n\n"
+            f"and batch in the same run. Peak memory is the peak of live tensor bytes allocated during the call (torch profiler).\n\n"
             + table + "\n")
 
 

@@ -86,8 +86,9 @@ def count_distinct(codes: torch.Tensor, hash_rows=_hash_rows) -> int:
     """Exact number of distinct rows of an (V, W) int64 code matrix."""
     if codes.shape[0] == 0:
         return 0
-    if codes.shape[1] == 1:
-        return int(torch.unique(codes.view(-1)).numel())
+    if codes.shape[1] == 1:  # the code is the pattern: count distinct values of the sorted column
+        hs = torch.sort(codes.view(-1)).values
+        return codes.shape[0] - int((hs[1:] == hs[:-1]).sum())
     h = hash_rows(codes)
     hs, order = torch.sort(h)
     same = (hs[1:] == hs[:-1]).nonzero().view(-1)  # adjacent equal hashes: must be equal rows
@@ -111,7 +112,8 @@ class _Collector:
         self.n, self.mask = n, mask
         self.codes: list[torch.Tensor] = []
         self.calls, self.skipped = 0, []
-        self.nan: list[tuple[str, torch.Tensor]] = []
+        self.sums: list[torch.Tensor] = []  # one sum per call: NaN iff the output holds a NaN (or +inf and -inf)
+        self.names: list[str] = []
 
     def hook(self, name: str, module: nn.Module):
         nonneg = _acts.is_nonnegative(module)
@@ -131,7 +133,8 @@ class _Collector:
         v = x.shape[1]
         inner = v // out.shape[1]
         mask = self.mask if self.mask is not None and out.dim() >= 3 and out.shape[1] == self.mask.shape[1] else None
-        self.nan.append((name, torch.isnan(x).any()))
+        self.sums.append(x.sum())
+        self.names.append(name)
         step = max(1, CHUNK_ELEMENTS // n)
         for s in range(0, v, step):
             xc = x[:, s:s + step]
@@ -141,10 +144,11 @@ class _Collector:
             self.codes.append(pack_signs(xc, nonneg, keep))
 
     def count(self) -> tuple[int, int]:
-        for name, flag in self.nan:
-            if bool(flag):
-                raise SwapError(f"NaN activations in module {name!r}: the model produced NaNs on this batch "
-                                "(check the weights/init and the input scaling)")
+        if self.sums:
+            bad = torch.stack(self.sums).isnan().nonzero().view(-1).tolist()
+            if bad:
+                raise SwapError(f"NaN activations in module {self.names[bad[0]]!r}: the model produced NaN (or "
+                                "both +inf and -inf) on this batch (check the weights/init and the input scaling)")
         if not self.codes:
             return 0, 0
         codes = torch.cat(self.codes)
@@ -273,9 +277,10 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     factor = regularise.factor(params) if regularise is not None else 1.0
 
     t0 = time.perf_counter()
-    modes = {m: m.training for m in model.modules()}
-    saved = {k: v.detach().clone() for k, v in model.state_dict(keep_vars=True).items()
-             if init_fn is not None or not isinstance(v, nn.Parameter)}
+    modes = [(m, m.training) for m in model.modules()]
+    # what a forward (BN running stats) or a re-init can change, to be put back afterwards
+    tensors = list(model.buffers()) + (list(model.parameters()) if init_fn is not None else [])
+    saved = [(t, t.detach().clone()) for t in tensors]
     counts, neurons, calls, skipped = [], 0, 0, ()
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
@@ -302,10 +307,9 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
                 calls, skipped = col.calls, tuple(sorted(set(col.skipped)))
     finally:
         with torch.no_grad():
-            current = model.state_dict(keep_vars=True)
-            for k, v in saved.items():
-                current[k].copy_(v)
-        for m, training in modes.items():
+            for t, copy in saved:
+                t.copy_(copy)
+        for m, training in modes:
             m.training = training
     raw = sum(counts) / len(counts)
     return SwapResult(score=raw * factor, raw_score=raw, neurons=neurons, samples=n,

@@ -10,6 +10,7 @@ from .base import Proxy, ProxyContext
 
 _MODULES = [
     "swap", "params",
+    "nwot", "synflow", "saliency", "jacov", "zen", "l2_norm", "flops", "transformer",
 ]
 _REGISTRY: dict[str, Proxy] = {}
 

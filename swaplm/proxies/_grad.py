@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from swaplm.errors import SwapError
 
+from ._session import session, to_device
 from .base import ProxyContext
 
 TARGET_SEED_OFFSET = 7919  # the surrogate target's generator seed is ctx.seed + this
@@ -63,7 +64,7 @@ def surrogate(out: torch.Tensor, ctx: ProxyContext, mask: torch.Tensor | None = 
               reduction: str = "mean") -> torch.Tensor:
     """½ Σ (out − t)² over each sample (padded positions excluded), mean (or sum) over samples."""
     gen = torch.Generator().manual_seed(ctx.seed + TARGET_SEED_OFFSET)
-    target = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.device, out.dtype)
+    target = torch.randn(out.shape, generator=gen).to(out.device, out.dtype)  # CPU draw: same on every device
     sq = 0.5 * (out - target) ** 2
     m = expand_mask(mask, out)
     if m is not None:
@@ -108,6 +109,16 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     if not chosen:
         raise SwapError(f"{type(model).__name__} has no Conv/Linear layer to score")
     return chosen
+
+
+def sum_over_weights(model: nn.Module, batch, ctx: ProxyContext, layers: list[tuple[str, nn.Module]],
+                     reduce: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], *, labels: bool = True) -> float:
+    """One forward + backward of :func:`objective`, then Σ ``reduce(W, ∂L/∂W)`` over ``layers`` (layers whose
+    weight got no gradient are skipped)."""
+    with session(model, ctx, grad=True) as device:
+        batch = to_device(batch, device)
+        objective(run(model, batch), batch, ctx, labels=labels).backward()
+        return float(sum(reduce(m.weight.detach(), m.weight.grad) for _, m in layers if m.weight.grad is not None))
 
 
 @contextmanager

@@ -31,10 +31,11 @@ def to_device(batch, device: torch.device):
     raise SwapError(f"a proxy batch must be a tensor (N, ...) or a dict of tensors, got {type(batch).__name__}")
 
 
-def _tensors(model: nn.Module) -> dict[str, torch.Tensor]:
-    named = dict(model.named_parameters())
-    named.update({f"buffer:{k}": v for k, v in model.named_buffers()})
-    return named
+def _slots(model: nn.Module) -> list[tuple[dict, str, torch.Tensor]]:
+    """Every (owning dict, name, tensor) of the model's parameters and buffers; conversions such as
+    ``model.double()`` may put new tensor objects into these dicts, so restoring goes through the slots."""
+    return [(store, name, t) for m in model.modules() for store in (m._parameters, m._buffers)
+            for name, t in store.items() if t is not None]
 
 
 def set_mode(model: nn.Module, mode: str | None) -> None:
@@ -47,12 +48,13 @@ def set_mode(model: nn.Module, mode: str | None) -> None:
 
 @contextmanager
 def session(model: nn.Module, ctx: ProxyContext, *, init: str | None = None, mode: str | None = None,
-            grad: bool = False) -> Iterator[torch.device]:
+            grad: bool = False, mutates: bool = False) -> Iterator[torch.device]:
     """Seeded scope for one proxy evaluation; yields the model's device.
 
     ``init`` (default ``ctx.init``) re-initialises under ``torch.manual_seed(ctx.seed)``; ``mode`` (default
-    ``ctx.mode``) sets train/eval; ``grad`` makes every parameter require grad and clears ``.grad`` first.
-    Everything is restored on exit, also after an error.
+    ``ctx.mode``) sets train/eval; ``grad`` makes every parameter require grad and clears ``.grad`` first;
+    ``mutates`` says the caller changes parameter values or dtypes. Buffers, modes, flags and grads are always
+    restored on exit (also after an error); parameter values when re-initialised or ``mutates``.
     """
     init = init if init is not None else ctx.init
     init_fn = get_init(init) if init is not None else None
@@ -61,8 +63,9 @@ def session(model: nn.Module, ctx: ProxyContext, *, init: str | None = None, mod
     modes = {m: m.training for m in model.modules()}
     flags = [p.requires_grad for p in params]
     grads = [p.grad for p in params]
-    live = _tensors(model)
-    saved = {k: v.detach().clone() for k, v in live.items()}  # values and dtypes (synflow changes both)
+    slots = _slots(model)
+    keep_params = init_fn is not None or mutates
+    saved = {id(t): t.detach().clone() for _, _, t in slots if keep_params or not isinstance(t, nn.Parameter)}
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(ctx.seed)
@@ -76,11 +79,15 @@ def session(model: nn.Module, ctx: ProxyContext, *, init: str | None = None, mod
             yield device
     finally:
         with torch.no_grad():
-            for k, t in live.items():
-                if t.dtype == saved[k].dtype and t.shape == saved[k].shape:
-                    t.copy_(saved[k])
+            for store, name, t in slots:
+                store[name] = t
+                value = saved.get(id(t))
+                if value is None:
+                    continue
+                if t.dtype == value.dtype and t.shape == value.shape:
+                    t.copy_(value)
                 else:
-                    t.data = saved[k]
+                    t.data = value
         for p, flag, g in zip(params, flags, grads):
             p.requires_grad_(flag)
             p.grad = g

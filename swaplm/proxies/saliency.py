@@ -11,7 +11,7 @@ import torch
 import torch.nn as nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-from ._grad import objective, objective_name, run, weight_layers
+from ._grad import objective, objective_name, run, sum_over_weights, weight_layers
 from ._session import hooks, session, to_device
 from .base import Proxy, ProxyContext
 
@@ -20,20 +20,12 @@ def _loss(model, batch, ctx: ProxyContext) -> torch.Tensor:
     return objective(run(model, batch), batch, ctx)
 
 
-def _with_grads(model, batch, ctx: ProxyContext, reduce) -> float:
-    """One forward + backward of the objective, then ``reduce(weight, grad)`` summed over the weight layers."""
-    layers = weight_layers(model)
-    with session(model, ctx, grad=True) as device:
-        _loss(model, to_device(batch, device), ctx).backward()
-        return float(sum(reduce(m.weight.detach(), m.weight.grad) for _, m in layers if m.weight.grad is not None))
-
-
 def _snip(model, batch, ctx: ProxyContext) -> float:
-    return _with_grads(model, batch, ctx, lambda w, g: (w * g).abs().sum())
+    return sum_over_weights(model, batch, ctx, weight_layers(model), lambda w, g: (w * g).abs().sum())
 
 
 def _grad_norm(model, batch, ctx: ProxyContext) -> float:
-    return _with_grads(model, batch, ctx, lambda w, g: g.norm())
+    return sum_over_weights(model, batch, ctx, weight_layers(model), lambda w, g: g.norm())
 
 
 def _grasp(model, batch, ctx: ProxyContext) -> float:

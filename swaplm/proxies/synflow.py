@@ -46,7 +46,7 @@ def synflow_sum(model: nn.Module, batch, ctx: ProxyContext,
                 remap: Callable[[torch.Tensor], torch.Tensor]) -> float:
     """Σ over Conv/Linear weights of |θ| · remap(∂R/∂θ) under the SynFlow probe (module docstring)."""
     layers = weight_layers(model)
-    with session(model, ctx, mode="eval", grad=True) as device:
+    with session(model, ctx, mode="eval", grad=True, mutates=True) as device:
         with torch.no_grad():
             for m in model.modules():
                 if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
@@ -72,11 +72,11 @@ def _logsynflow(model, batch, ctx: ProxyContext) -> float:
 
 
 PROXIES = [
-    Proxy("synflow", _synflow, cost="1 forward + 1 backward (batch 1, float64)",
+    Proxy("synflow", _synflow, needs_gradients=True, cost="1 forward + 1 backward (batch 1, float64)",
           card="log Σ|θ ⊙ ∂R/∂θ| over Conv/Linear weights, R = Σ output of the |θ|-network on an all-ones input "
                "(float64, eval, BN neutral); data- and label-free. Tanaka et al. 2020 / Abdelfattah et al. 2021 "
                "(NASLib log form). Degenerate (rounding noise) for outputs that end in a LayerNorm."),
-    Proxy("logsynflow", _logsynflow, cost="1 forward + 1 backward (batch 1, float64)",
+    Proxy("logsynflow", _logsynflow, needs_gradients=True, cost="1 forward + 1 backward (batch 1, float64)",
           card="Σ |θ| · log(1 + |∂R/∂θ|) with SynFlow's probe: gradients log-compressed before weighting. "
                "Cavagnero et al. (FreeREA) 2022; the exact log remap of the original is unverified."),
 ]

@@ -50,8 +50,9 @@ def _zen(model, batch, ctx: ProxyContext) -> float:
             log_bn.append(0.5 * torch.log(var.mean()))
 
         if isinstance(batch, torch.Tensor):
-            x = torch.randn(batch.shape, device=device)
-            eps = torch.randn(batch.shape, device=device)
+            dtype = batch.dtype if batch.dtype.is_floating_point else torch.float32
+            x = torch.randn(batch.shape, device=device, dtype=dtype)
+            eps = torch.randn(batch.shape, device=device, dtype=dtype)
             with hooks([m.register_forward_pre_hook(bn_var) for m in bns]):
                 f1 = _features(model, x, gaps)
             f2 = _features(model, x + MIXUP * eps, gaps)
