@@ -252,3 +252,19 @@ def test_default_init_rerun_changes_weights_but_restores():
     a = swap_score(model, batch, init="default", repeats=2, seed=1)
     assert torch.equal(w, model.encoder.layer[0].intermediate.dense.weight)
     assert a.scores == swap_score(model, batch, init="default", repeats=2, seed=1).scores
+
+
+def test_swap_reg_proxy_reuses_swap_run_and_matches_engine():
+    from swaplm.proxies import ProxyContext, get_proxy
+
+    model = tiny_cnn(4).train()
+    x = torch.randn(16, 3, 6, 6)
+    reg = Regularise(mu=0.5, sigma=2.0)
+    ctx = ProxyContext(seed=1, repeats=3, init="gaussian", mode="train", regularise=reg)
+    swap = get_proxy("swap").compute(model, x, ctx)
+    reg_value = get_proxy("swap_reg").compute(model, x, ctx)
+    direct = swap_score(model, x, seed=1, repeats=3, init="gaussian", mode="train", regularise=reg)
+    assert swap == direct.raw_score and reg_value == pytest.approx(direct.score)
+    with torch.no_grad():
+        model[0].weight.mul_(2)  # in-place change: the memo must not be used
+    assert get_proxy("swap").compute(model, x, ProxyContext(seed=1)) == swap_score(model, x, seed=1).score
