@@ -32,6 +32,7 @@ class Protocol_:
     init: str | None = None
     mode: str | None = "train"
     padding: str = "mask"
+    regularise: Any = None  # swaplm.Regularise used by swap_reg (None: the proxy's default)
 
 
 @runtime_checkable

@@ -13,7 +13,6 @@ recomputed. Nothing is pickled.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import math
 import os
@@ -165,7 +164,7 @@ def split(result: BenchResult, parts: Mapping[str, Iterable[int]] | int) -> dict
 
 # -------------------------------------------------------------------------------------------------- runner
 def run_bench(
-    space,
+    space: Any,
     *,
     proxies: Sequence[str] = ("swap", "swap_reg", "params"),
     tasks: Sequence[str] | None = None,
@@ -181,17 +180,21 @@ def run_bench(
     device: str | torch.device = "cpu",
     regularise: Any = ...,
     data: Any = None,
+    inputs_options: Mapping[str, Any] | None = None,
     cache_dir: str | Path | None = ...,
     progress: bool = True,
     warmup: bool = True,
 ) -> BenchResult:
     """Score the space's benchmark architectures with ``proxies`` and collect the ground truth.
 
+    ``space`` is a space object (swaplm.spaces protocol) or a registered space name.
+
     Settings left unset (None, or ``...`` for init/mode/regularise where None is meaningful) come from
     ``space.protocol``. ``n`` (alias ``batch_size``) is the number of samples; ``data`` is None (the space's
     default batch), a string passed to ``space.inputs`` as its task/source, or a ready batch (tensor or dict
     of tensors). ``ids`` / ``limit`` select records (ids first, then the first ``limit``); they and ``tasks``
     do not affect the cache. ``cache_dir=None`` disables the cache; default :func:`default_cache_dir`.
+    ``inputs_options`` are extra keywords for ``space.inputs`` (e.g. ``max_length``); they enter the cache key.
     ``warmup`` scores the first architecture to compute once, untimed and discarded, so lazy imports and
     device start-up do not land in the first architecture's seconds.
     """
@@ -199,6 +202,10 @@ def run_bench(
     from swaplm.spaces.base import Protocol_
 
     t_start = time.perf_counter()
+    if isinstance(space, str):
+        from swaplm.spaces import get_space
+
+        space = get_space(space)
     proto = getattr(space, "protocol", None) or Protocol_()
     if batch_size is not None and n is not None and batch_size != n:
         raise SwapError(f"n={n} and batch_size={batch_size} disagree (batch_size is an alias of n)")
@@ -221,13 +228,13 @@ def run_bench(
 
     # one batch for the whole run
     if data is None or isinstance(data, str):
-        batch = space.inputs(data, n=n, seed=seed)
-        data_setting = data
+        batch = space.inputs(data, n=n, seed=seed, **(inputs_options or {}))
+        data_setting = data if not inputs_options else {"data": data, **inputs_options}
     else:
         batch, data_setting = data, "<batch given by caller>"
     n_actual = _batch_len(batch)
     labels = None
-    if any(p.needs_labels for p in proxy_objs) and hasattr(space, "labels"):
+    if any(p.needs_labels for p in proxy_objs) and hasattr(space, "labels") and (data is None or isinstance(data, str)):
         labels = space.labels(data, n=n, seed=seed)
     ctx = ProxyContext(seed=seed, repeats=repeats, init=init, mode=mode, padding=padding, regularise=regularise,
                        labels=_to_device(labels, device), num_classes=getattr(space, "num_classes", None))
@@ -286,7 +293,7 @@ def run_bench(
             cache.close()
 
     settings_out = {**settings, "proxies": names, "tasks": tasks, "limit": limit,
-                    "ids": None if ids is None else len(rows), "cache": str(cache.path) if cache else None}
+                    "ids": None if ids is None else [r.id for r in rows], "cache": str(cache.path) if cache else None}
     computed = sum(not r.cached for r in rows)
     return BenchResult(space=space.name, settings=settings_out, rows=rows, proxies=names, tasks=tasks,
                        higher_is_better=hib, wall_seconds=time.perf_counter() - t_start,
@@ -312,6 +319,8 @@ def _score_one(space, rec, key: str, proxy_objs, ctx, batch, device: torch.devic
         if i and snapshot is not None:
             _restore(model, snapshot)
         _seed_all(seed)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
         t = time.perf_counter()
         try:
             value = float(proxy.compute(model, batch, ctx))
@@ -462,22 +471,30 @@ def _tasks_of(space, records) -> list[str]:
 
 
 def _space_options(space) -> dict:
-    """What distinguishes this space instance: its ``options`` mapping if it has one, else the values of its
-    constructor's parameters found as attributes (``self.build`` or ``self._build``), plus its class."""
+    """What distinguishes this space instance (part of the cache identity).
+
+    A space's ``options`` mapping when it has one; otherwise its class plus every public instance attribute
+    holding plain data (str/int/float/bool/None, or lists/tuples/dicts of them), e.g. ``build_mode``,
+    ``convention``, ``size``. Keep run-time counters and caches private (``_name``) or define ``options``.
+    """
     opts = getattr(space, "options", None)
     if isinstance(opts, Mapping):
         return dict(opts)
     found: dict[str, Any] = {"class": f"{type(space).__module__}.{type(space).__qualname__}"}
-    try:
-        params = list(inspect.signature(type(space).__init__).parameters)[1:]
-    except (TypeError, ValueError):
-        params = []
-    for name in params:
-        for attr in (name, f"_{name}"):
-            if attr in getattr(space, "__dict__", {}):
-                found[name] = getattr(space, attr)
-                break
+    for name, value in sorted(getattr(space, "__dict__", {}).items()):
+        if not name.startswith("_") and _plain(value):
+            found[name] = value
     return found
+
+
+def _plain(value: Any) -> bool:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return all(_plain(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
+    return False
 
 
 def _proxy_identity(p) -> dict:

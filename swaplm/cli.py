@@ -16,7 +16,7 @@ from .errors import SwapError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="swaplm: judge neural networks without training them (SWAP-Score and zero-cost proxies).")
-out = Console()
+console = Console()
 err = Console(stderr=True)
 
 
@@ -85,7 +85,7 @@ def print_kv(title: str, rows: dict) -> None:
     table.add_column(justify="right")
     for k, v in rows.items():
         table.add_row(k, _fmt(v))
-    out.print(table)
+    console.print(table)
 
 
 def _split(csv: Optional[str]) -> list[str]:
@@ -154,6 +154,90 @@ def score(
     print_kv("SWAP-Score", rows)
 
 
+@app.command()
+def bench(
+    space: str = typer.Argument(..., help="search space: darts or flexibert"),
+    proxies: str = typer.Option("swap,swap_reg,params", help="comma-separated proxies, or 'all'"),
+    task: str = typer.Option("", help="ground-truth task(s), comma-separated or 'all' (default: the space's tasks)"),
+    build: Optional[str] = typer.Option(None, help="FlexiBERT build: reference (published setting) or faithful"),
+    data: Optional[str] = typer.Option(None, help="input source passed to the space (default: its own sample)"),
+    max_length: Optional[int] = typer.Option(None, help="tokens per text sample (text spaces)"),
+    limit: Optional[int] = typer.Option(None, help="score only the first N benchmark architectures"),
+    ids: Optional[str] = typer.Option(None, help="benchmark ids to score, e.g. 0-499 or 3,5,8"),
+    repeats: Optional[int] = typer.Option(None, help="default: the space's reference protocol"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-n", help="samples N (default: protocol)"),
+    init: Optional[str] = typer.Option(None, help="none, gaussian or default (default: protocol)"),
+    mode: Optional[str] = typer.Option(None, help="train, eval or as-is (default: protocol)"),
+    padding: Optional[Padding] = typer.Option(None, help="mask or reference (default: protocol)"),
+    reg_mu: Optional[float] = typer.Option(None, help="regularised SWAP mu (with --reg-sigma)"),
+    reg_sigma: Optional[float] = typer.Option(None, help="regularised SWAP sigma (divides (Θ-μ)²)"),
+    reg_unit: str = typer.Option("k", help="unit of Θ for --reg-mu/--reg-sigma: 1, k or M parameters"),
+    seed: int = typer.Option(0),
+    device: Device = typer.Option(Device.auto),
+    out: Optional[str] = typer.Option(None, help="write a Markdown report (+ PNG plots) to this path"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the per-arch result cache"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+):
+    """Correlate proxies with the ground truth of a space's benchmark (resumable: results are cached per arch)."""
+    from .bench import run_bench
+    from .proxies import available
+    from .spaces import get_space
+    from .swap import Regularise
+
+    quiet_hf()
+    sp = get_space(space, **({"build": build} if build else {}))
+    names = available() if proxies.strip() == "all" else _split(proxies)
+    tasks = None if task in ("", "all") else _split(task)
+    if tasks:
+        unknown = [t for t in tasks if t not in sp.tasks]
+        if unknown:
+            raise SwapError(f"unknown task(s) {', '.join(unknown)} for {sp.name}; available: {', '.join(sp.tasks)}")
+    if (reg_mu is None) != (reg_sigma is None):
+        raise SwapError("--reg-mu and --reg-sigma go together")
+    regularise = Regularise(reg_mu, reg_sigma, unit=reg_unit) if reg_mu is not None else ...
+    init_value = ... if init is None else (None if init == "none" else init)
+    mode_value = ... if mode is None else (None if mode == "as-is" else mode)
+    if batch_size is not None and batch_size < 2:
+        raise SwapError(f"--batch-size must be >= 2, got {batch_size}")
+    result = run_bench(sp, proxies=names, tasks=tasks, limit=limit, ids=_ids(ids), repeats=repeats, n=batch_size,
+                       init=init_value, mode=mode_value, padding=padding.value if padding else None, seed=seed,
+                       device=resolve_device(device), regularise=regularise, data=data,
+                       inputs_options={"max_length": max_length} if max_length else None,
+                       cache_dir=None if no_cache else ..., progress=not as_json)
+    if out:
+        from .report import write_report
+
+        write_report(result, out, command="swaplm " + " ".join(sys.argv[1:]),
+                     title=f"swaplm bench {sp.name}")
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    corr = result.correlations()
+    table = Table(title=f"{sp.name}: {len(result.rows)} archs, {result.computed} computed, "
+                        f"{result.from_cache} from cache, {result.wall_seconds:.1f} s", title_justify="left")
+    table.add_column("proxy", style="bold cyan")
+    for t in result.tasks:
+        table.add_column(f"{t} ρ / τ", justify="right")
+    for name, per_task in corr.items():
+        table.add_row(name, *[f"{per_task[t]['spearman']:.3f} / {per_task[t]['kendall']:.3f}" for t in result.tasks])
+    console.print(table)
+    if out:
+        console.print(f"report written to {out}")
+
+
+def _ids(spec: Optional[str]) -> Optional[list[int]]:
+    if not spec:
+        return None
+    ids: list[int] = []
+    try:
+        for part in _split(spec):
+            lo, _, hi = part.partition("-")
+            ids.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise SwapError(f"--ids must look like 0-499 or 3,5,8, got {spec!r}") from None
+    return ids
+
+
 @app.command("proxies")
 def list_proxies(as_json: bool = typer.Option(False, "--json", help="print a JSON list")):
     """List the registered zero-cost proxies."""
@@ -170,7 +254,7 @@ def list_proxies(as_json: bool = typer.Option(False, "--json", help="print a JSO
     for p in items:
         table.add_row(p.name, "higher" if p.higher_is_better else "lower", "yes" if p.needs_labels else "no",
                       "yes" if p.needs_gradients else "no", p.cost, p.card)
-    out.print(table)
+    console.print(table)
 
 
 def main() -> None:

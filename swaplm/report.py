@@ -99,6 +99,11 @@ def _device_text(device: str) -> str:
     return f"{device} ({platform.processor() or platform.machine()})"
 
 
+def _short(value: Any, width: int = 40) -> str:
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
 def _slug(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
@@ -148,7 +153,7 @@ def write_report(result, path: str | Path, *, command: str, title: str | None = 
     lines += ["Command:", "", "```", command, "```", ""]
 
     options = s.get("space_options") or {}
-    opt_text = ", ".join(f"{k}={v}" for k, v in options.items() if k != "class")
+    opt_text = ", ".join(f"{k}={_short(v)}" for k, v in options.items() if k != "class")
     setting_rows = [
         ("space", result.space + (f" ({opt_text})" if opt_text else "")),
         ("architectures", f"{len(result.rows)} (scored now {result.computed}, from cache {result.from_cache})"),

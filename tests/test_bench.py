@@ -24,16 +24,20 @@ class TinySpace:
     protocol = Protocol_(n=8, repeats=1, init="gaussian", mode="train", padding="mask")
 
     def __init__(self, broken: int | None = None):
-        self.built: list[int] = []
-        self.broken = broken  # a constructor option: part of the cache identity
-        self.interrupt_at: int | None = None  # test hook, not an option
+        self._built: list[int] = []  # run-time state is private: not part of the cache identity
+        self.broken = broken  # public plain attribute: part of the cache identity
+        self._interrupt_at: int | None = None
+
+    @property
+    def built(self):
+        return self._built
 
     def key(self, arch):
         return f"w{arch}"
 
     def build(self, arch):
         self.built.append(arch)
-        if self.interrupt_at is not None and len(self.built) == self.interrupt_at:
+        if self._interrupt_at is not None and len(self.built) == self._interrupt_at:
             raise KeyboardInterrupt
         if arch == self.broken:
             raise ValueError("unsupported width")
@@ -79,7 +83,7 @@ def test_cache_is_reused(tmp_path):
 
 def test_interrupted_run_resumes_with_identical_values(tmp_path):
     space = TinySpace()
-    space.interrupt_at = 3
+    space._interrupt_at = 3
     with pytest.raises(KeyboardInterrupt):
         bench(space, tmp_path)
     assert space.built == [1, 2, 3]  # ids 0 and 1 finished and were flushed
@@ -152,10 +156,15 @@ def test_failures_are_recorded_with_reason(tmp_path):
     assert cached.computed == 0 and {r.id: r.failed for r in cached.rows} == {r.id: r.failed for r in result.rows}
 
 
-def test_space_constructor_options_are_part_of_the_cache_identity(tmp_path):
-    bench(TinySpace(), tmp_path, limit=2)
+def test_space_options_are_part_of_the_cache_identity(tmp_path):
+    first = bench(TinySpace(), tmp_path, limit=2)
+    assert first.settings["space_options"]["broken"] is None
     other = TinySpace(broken=6)
     assert bench(other, tmp_path, limit=2).from_cache == 0 and other.built == [1, 2]
+    explicit = TinySpace()
+    explicit.options = {"build": "faithful"}  # an explicit options mapping replaces attribute discovery
+    result = bench(explicit, tmp_path, limit=2)
+    assert result.from_cache == 0 and result.settings["space_options"] == {"build": "faithful"}
 
 
 def test_proxies_are_independent_and_defaults_come_from_protocol(tmp_path):

@@ -36,18 +36,36 @@ from .configuration import FlexiBertConfig
 from .spectral import spectral_mix
 
 
+class FlexiBertDropout(nn.Dropout):
+    """``nn.Dropout`` whose CPU keep-mask comes from 16 random bits per element (drop probability
+    ``round(p * 65536) / 65536``, kept values scaled by ``1 / (1 - that)``): about 5x faster than
+    ``bernoulli_`` on CPU, where train-mode dropout otherwise costs a fifth of a forward. Other devices use
+    ``F.dropout``. Draws from torch's global RNG, so it is reproducible under ``torch.manual_seed``."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        if x.device.type != "cpu" or self.p >= 1 or not x.is_floating_point():
+            return F.dropout(x, self.p, True, self.inplace)
+        threshold = round(self.p * 65536)
+        n = x.numel()
+        bits = torch.empty((n + 3) // 4, dtype=torch.int64).random_(-2**63, None).view(torch.int16)[:n]
+        keep = (bits >= threshold - 32768).view(x.shape)
+        return (x * (65536 / (65536 - threshold))).mul_(keep)
+
+
 def _zero_padded(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     """Zero the padded positions of (B, L, C) ``x``; ``mask`` (B, L) bool, True for real tokens."""
     return x if mask is None else x * mask.unsqueeze(-1).to(x.dtype)
 
 
-def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, dropout: nn.Dropout,
+def _attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, heads: int, dropout: nn.Module,
             mask: torch.Tensor | None) -> torch.Tensor:
     """Multi-head scaled dot-product attention on (B, L, heads*d) projections -> (B, L, heads, d)."""
     b, length, width = q.shape
     d = width // heads
     q, k, v = (t.view(b, length, heads, d).transpose(1, 2) for t in (q, k, v))
-    scores = (q @ k.transpose(-1, -2)) / math.sqrt(d)
+    scores = (q * (1 / math.sqrt(d))) @ k.transpose(-1, -2)
     if mask is not None:
         scores = scores.masked_fill(~mask[:, None, None, :], torch.finfo(scores.dtype).min)
     probs = dropout(scores.softmax(dim=-1))
@@ -64,7 +82,7 @@ class FlexiBertEmbeddings(nn.Module):
         self.position_embeddings = nn.Embedding(config.max_position_embeddings, e)
         self.token_type_embeddings = nn.Embedding(config.type_vocab_size, e)
         self.LayerNorm = nn.LayerNorm(e, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = FlexiBertDropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids=None, token_type_ids=None, position_ids=None, inputs_embeds=None) -> torch.Tensor:
         if inputs_embeds is None:
@@ -87,7 +105,7 @@ class FlexiBertSelfOutput(nn.Module):
     def __init__(self, config: FlexiBertConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = FlexiBertDropout(config.hidden_dropout_prob)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor) -> torch.Tensor:
@@ -105,7 +123,7 @@ class FlexiBertSelfAttention(nn.Module):
         self.key = nn.Linear(h, h)
         self.value = nn.Linear(h, h)
         self.weight = nn.Linear(h, h, bias=False) if weighted else None
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = FlexiBertDropout(config.attention_probs_dropout_prob)
         self.output = FlexiBertSelfOutput(config)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -165,7 +183,7 @@ class FlexiBertDynamicConvAttention(nn.Module):
         self.key_conv = FlexiBertSeparableConv1d(h, width, kernel_size)
         self.kernel = nn.Linear(width, self.heads * kernel_size)
         self.conv_out = nn.Linear(h, width)
-        self.dropout = nn.Dropout(config.attention_probs_dropout_prob)
+        self.dropout = FlexiBertDropout(config.attention_probs_dropout_prob)
         self.output = FlexiBertSelfOutput(config)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -192,7 +210,7 @@ class FlexiBertFeedForward(nn.Module):
         self.dense_hidden = nn.ModuleList(nn.Linear(i, o) for i, o in zip(widths[:-1], widths[1:]))
         self.act = ACT2FN[config.hidden_act]
         self.dense_out = nn.Linear(widths[-1], h)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = FlexiBertDropout(config.hidden_dropout_prob)
         self.LayerNorm = nn.LayerNorm(h, eps=config.layer_norm_eps)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,9 +1,12 @@
 """SWAP-Score and regularised SWAP as proxies.
 
-Both share one engine run per (model, batch, settings): swap_reg reuses swap's raw score when the model is
-unchanged since (same parameter objects at the same in-place versions), so asking for both costs one run.
+Both share one engine run per (model, batch, settings): swap_reg reuses swap's raw score when it is asked for
+the same model object, batch object and settings and every parameter and buffer still equals (torch.equal) the
+copy kept from that run, so asking for both costs one run.
 """
 import weakref
+
+import torch
 
 from swaplm.swap import Regularise, count_params, swap_score
 
@@ -13,19 +16,26 @@ DEFAULT_REG = Regularise(mu=1.5, sigma=1.5, unit="k")  # overridden by ctx.regul
 _memo: dict = {}
 
 
-def _state(model, batch, ctx: ProxyContext) -> tuple:
-    return (tuple((id(p), p._version) for p in model.parameters()), id(batch), ctx.seed, ctx.repeats, ctx.init,
-            ctx.mode, ctx.padding)
+def _tensors(model) -> list:
+    return list(model.parameters()) + list(model.buffers())
+
+
+def _settings(ctx: ProxyContext) -> tuple:
+    return ctx.seed, ctx.repeats, ctx.init, ctx.mode, ctx.padding
 
 
 def raw_swap(model, batch, ctx: ProxyContext) -> float:
     """Unregularised SWAP of ``model`` on ``batch`` under ``ctx`` (memoised for the last model/batch)."""
     ref = _memo.get("model")
-    if ref is not None and ref() is model and _memo.get("batch") is batch and _memo["key"] == _state(model, batch, ctx):
-        return _memo["raw"]
+    if ref is not None and ref() is model and _memo["batch"] is batch and _memo["settings"] == _settings(ctx):
+        now = _tensors(model)
+        if len(now) == len(_memo["tensors"]) and all(torch.equal(a, b) for a, b in zip(now, _memo["tensors"])):
+            return _memo["raw"]
     raw = swap_score(model, batch, repeats=ctx.repeats, init=ctx.init, seed=ctx.seed, mode=ctx.mode,
                      padding=ctx.padding).raw_score
-    _memo.update(model=weakref.ref(model), batch=batch, key=_state(model, batch, ctx), raw=raw)
+    _memo.clear()
+    _memo.update(model=weakref.ref(model), batch=batch, settings=_settings(ctx), raw=raw,
+                 tensors=[t.detach().clone() for t in _tensors(model)])
     return raw
 
 
