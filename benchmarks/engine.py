@@ -66,6 +66,27 @@ def peak_bytes(fn, *args) -> tuple[int, object]:
     return peak, value
 
 
+def rss_peak_bytes(case: str, variant: str, threads: int) -> int:
+    """Peak resident memory added by one call, in a fresh process: high-water RSS (``ru_maxrss``) after the
+    call minus the one after building the model and batch. Used where the profiler cannot cope (the naive
+    ``torch.unique(dim=0)`` on a transformer emits millions of profiler events)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, __file__, "--rss-probe", case, variant, "--threads", str(threads)],
+                         check=True, capture_output=True, text=True).stdout
+    return int(out.strip().splitlines()[-1])
+
+
+def _rss_probe(case: str, variant: str) -> None:
+    import resource
+
+    _, model, inputs = next(cases([case]))
+    gc.collect()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    VARIANTS[variant](model, inputs)
+    print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+
+
 def cases(which):
     from transformers import BertConfig, BertModel
 
@@ -96,15 +117,23 @@ def main() -> None:
     ap.add_argument("--cases", default="cnn,bert2,bertbase")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--rss-probe", nargs=2, metavar=("CASE", "VARIANT"), help=argparse.SUPPRESS)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    if args.rss_probe:
+        _rss_probe(*args.rss_probe)
+        return
     lines = ["| case | variant | time (s) | time ratio | peak mem (MB) | mem ratio | score |",
              "|---|---|---:|---:|---:|---:|---:|"]
-    for title, model, inputs in cases(args.cases.split(",")):
+    notes = []
+    for case in args.cases.split(","):
+        title, model, inputs = next(cases([case]))
         bare(model, inputs)  # warm-up
         times = {k: [] for k in VARIANTS}
         scores = {}
-        rounds = args.rounds if "base" not in title else max(2, args.rounds // 2)
+        # millisecond-scale CNN calls need many rounds for a stable median
+        rounds = args.rounds * 8 if "CNN" in title else args.rounds if "base" not in title else max(2, args.rounds // 2)
         for _ in range(rounds):  # interleaved
             for name, fn in VARIANTS.items():
                 t0 = time.perf_counter()
@@ -112,12 +141,20 @@ def main() -> None:
                 times[name].append(time.perf_counter() - t0)
                 if value is not None:
                     scores[name] = value
-        mems = {name: peak_bytes(fn, model, inputs)[0] for name, fn in VARIANTS.items()}
+        mems = {name: peak_bytes(fn, model, inputs)[0] for name, fn in VARIANTS.items()
+                if not (name == "naive SWAP" and case != "cnn")}
+        if case != "cnn":
+            rss = {name: rss_peak_bytes(case, name, args.threads) for name in VARIANTS}
+            notes.append(f"- {title}: naive SWAP peak memory is not profiled (its `torch.unique(dim=0)` emits "
+                         f"millions of profiler events). High-water RSS added by one call in a fresh process: "
+                         + ", ".join(f"{k} {v / 2**20:.0f} MB" for k, v in rss.items())
+                         + f" (naive / bare {rss['naive SWAP'] / max(rss['bare forward'], 1):.2f}×, swaplm / bare "
+                         f"{rss['swaplm'] / max(rss['bare forward'], 1):.2f}×).")
         t_bare, m_bare = statistics.median(times["bare forward"]), mems["bare forward"]
         for name in VARIANTS:
             t = statistics.median(times[name])
-            lines.append(f"| {title} | {name} | {t:.4f} | {t / t_bare:.2f}× | {mems[name] / 2**20:.1f} | "
-                         f"{mems[name] / m_bare:.2f}× | {scores.get(name, '')} |")
+            mem = (f"{mems[name] / 2**20:.1f} | {mems[name] / m_bare:.2f}×" if name in mems else "see note | —")
+            lines.append(f"| {title} | {name} | {t:.4f} | {t / t_bare:.2f}× | {mem} | {scores.get(name, '')} |")
         print("\n".join(lines[-3:]), flush=True)
         assert scores["naive SWAP"] == scores["swaplm"], "swaplm and the naive count disagree"
     table = "\n".join(lines)
@@ -130,7 +167,7 @@ def main() -> None:
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, train mode, no_grad. "
             f"Times are medians of interleaved rounds; ratios are against the bare forward of the same model "
             f"and batch in the same run. Peak memory is the peak of live tensor bytes allocated during the call (torch profiler).\n\n"
-            + table + "\n")
+            + table + "\n\n" + "\n".join(notes) + "\n")
 
 
 if __name__ == "__main__":

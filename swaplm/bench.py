@@ -30,7 +30,7 @@ import torch
 from swaplm import stats
 from swaplm.errors import SwapError
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 #: exceptions that mark one architecture's proxy as failed instead of stopping the run
 #: (programming errors such as TypeError/AttributeError still propagate).
 PROXY_FAILURES: tuple[type[BaseException], ...] = (SwapError, RuntimeError, ValueError, ArithmeticError)
@@ -184,6 +184,8 @@ def run_bench(
     cache_dir: str | Path | None = ...,
     progress: bool = True,
     warmup: bool = True,
+    workers: int = 1,
+    threads: int | None = None,
 ) -> BenchResult:
     """Score the space's benchmark architectures with ``proxies`` and collect the ground truth.
 
@@ -197,6 +199,10 @@ def run_bench(
     ``inputs_options`` are extra keywords for ``space.inputs`` (e.g. ``max_length``); they enter the cache key.
     ``warmup`` scores the first architecture to compute once, untimed and discarded, so lazy imports and
     device start-up do not land in the first architecture's seconds.
+    ``workers`` > 1 scores architectures in that many processes (CPU only), each with ``threads`` torch
+    threads (default: the CPU count divided by ``workers``, at least 1); ``threads`` alone sets this process's
+    torch threads. Small CNNs run faster as 2 one-thread processes than as one two-thread process. Every
+    architecture is seeded on its own, so values do not depend on ``workers``.
     """
     from swaplm.proxies import ProxyContext, get_proxy
     from swaplm.spaces.base import Protocol_
@@ -217,11 +223,15 @@ def run_bench(
     regularise = getattr(proto, "regularise", None) if regularise is ... else regularise
     if not proxies:
         raise SwapError("no proxies selected")
+    if workers < 1 or (threads is not None and threads < 1):
+        raise SwapError(f"workers and threads must be >= 1 (got workers={workers}, threads={threads})")
     proxy_objs = [get_proxy(p) for p in proxies]
     names = [p.name for p in proxy_objs]
     if len(set(names)) != len(names):
         raise SwapError(f"proxy listed twice: {', '.join(names)}")
     device = torch.device(device)
+    if workers > 1 and device.type != "cpu":
+        raise SwapError("--workers > 1 is for CPU runs; on a GPU use one worker")
 
     records = _select(space.benchmark(), ids, limit)
     tasks = list(tasks) if tasks is not None else _tasks_of(space, records)
@@ -256,39 +266,75 @@ def run_bench(
         "labels_sha256": _digest(labels) if labels is not None else None,
         "swaplm": _version(),
     }
-    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
+    # the cache file is shared by every proxy set: each proxy is its own column, named by its identity (plus the
+    # regularise setting for proxies that use it), so adding a proxy to a run never recomputes the others
+    file_settings = {k: v for k, v in settings.items() if k not in ("proxies", "regularise")}
+    digest = hashlib.sha256(json.dumps(file_settings, sort_keys=True).encode()).hexdigest()
+    columns = {p.name: _column(p, regularise) for p in proxy_objs}
     batch = _to_device(batch, device)
 
-    cache = _Cache(Path(default_cache_dir() if cache_dir is ... else cache_dir), space.name, digest, settings) \
-        if cache_dir is not None else None
+    cache = _Cache(Path(default_cache_dir() if cache_dir is ... else cache_dir), space.name, digest,
+                   file_settings) if cache_dir is not None else None
     keys = {r.id: space.key(r.arch) for r in records}
-    done = cache.load(names, keys) if cache else {}
+    stored = cache.load(keys) if cache else {}
+    done: dict[int, ArchRow] = {}
+    missing: dict[int, list[str]] = {}
+    for r in records:
+        entry = stored.get(r.id, {})
+        need = [p for p in names if columns[p] not in entry.get("values", {})]
+        if need:
+            missing[r.id] = need
+        else:
+            done[r.id] = _row_from_entry(r.id, entry, names, columns)
 
     rows: list[ArchRow] = []
-    todo = [r for r in records if r.id not in done]
+    todo = [r for r in records if r.id in missing]
     features = getattr(space, "features", None)
     hib = {p.name: p.higher_is_better for p in proxy_objs}
-    if warmup and todo:
-        _score_one(space, todo[0], keys[todo[0].id], proxy_objs, ctx, batch, device, seed)
+    pool = None
+    prev_threads = torch.get_num_threads()
+    if workers > 1 and len(todo) > 1:
+        pool = _Pool(workers, threads or max(1, (os.cpu_count() or 1) // workers), space, names, ctx, batch,
+                     device, seed, todo[0] if warmup else None, keys[todo[0].id])
+        fresh = pool.results(todo, keys, missing)
+    else:
+        if threads is not None:
+            torch.set_num_threads(threads)
+        by_name = {p.name: p for p in proxy_objs}
+        if warmup and todo:
+            _score_one(space, todo[0], keys[todo[0].id], proxy_objs, ctx, batch, device, seed)
+        fresh = (_score_one(space, rec, keys[rec.id], [by_name[p] for p in missing[rec.id]], ctx, batch, device,
+                            seed) for rec in todo)
     try:
         with _progress(progress, space.name, len(todo), len(records) - len(todo)) as advance:
+            scored: dict[int, ArchRow] = {}
+            for row in fresh:  # in completion order; cached to disk at once
+                if cache:
+                    cache.append(row, columns)
+                if row.id in stored:  # some proxies came from the cache: merge them in
+                    old = _row_from_entry(row.id, stored[row.id], [p for p in names if p not in row.values],
+                                          columns)
+                    row = replace(row, values={**old.values, **row.values}, seconds={**old.seconds, **row.seconds},
+                                  failed={**old.failed, **row.failed})
+                    row.values = {p: row.values[p] for p in names}
+                scored[row.id] = row
+                advance()
             for rec in records:
-                row = done.get(rec.id)
-                if row is None:
-                    row = _score_one(space, rec, keys[rec.id], proxy_objs, ctx, batch, device, seed)
-                    if cache:
-                        cache.append(row)
-                    advance()
+                row = done.get(rec.id) or scored[rec.id]
                 row.truth = {t: _finite_or_none(rec.scores.get(t)) for t in tasks}
                 row.features = {_feature_name(k, hib): float(v)
                                 for k, v in (features(rec.arch) if features else {}).items()}
                 rows.append(row)
     except KeyboardInterrupt as e:
         if cache:
-            e.add_note(f"swaplm bench: {sum(not r.cached for r in rows)} architecture(s) scored now are saved in "
+            n_saved = len(scored) if "scored" in locals() else 0
+            e.add_note(f"swaplm bench: {n_saved} architecture(s) scored now are saved in "
                        f"{cache.path}; rerun the same command to resume")
         raise
     finally:
+        if pool is not None:
+            pool.close()
+        torch.set_num_threads(prev_threads)
         if cache:
             cache.close()
 
@@ -339,22 +385,67 @@ def _score_one(space, rec, key: str, proxy_objs, ctx, batch, device: torch.devic
     return ArchRow(rec.id, key, values, seconds, failed, build_seconds)
 
 
+# ------------------------------------------------------------------------------------------------- workers
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(threads: int, space, proxy_names, ctx, batch, device, seed, warm_rec, warm_key) -> None:
+    from swaplm.proxies import get_proxy
+
+    torch.set_num_threads(threads)
+    proxy_objs = [get_proxy(p) for p in proxy_names]
+    _WORKER.update(space=space, proxies=proxy_objs, ctx=ctx, batch=batch, device=device, seed=seed)
+    if warm_rec is not None:
+        _score_one(space, warm_rec, warm_key, proxy_objs, ctx, batch, device, seed)
+
+
+def _worker_score(rec, key: str, names: list[str]) -> ArchRow:
+    w = _WORKER
+    proxies = [p for p in w["proxies"] if p.name in names]
+    return _score_one(w["space"], rec, key, proxies, w["ctx"], w["batch"], w["device"], w["seed"])
+
+
+class _Pool:
+    """Spawned worker processes scoring one architecture per task."""
+
+    def __init__(self, workers, threads, space, proxy_names, ctx, batch, device, seed, warm_rec, warm_key):
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._ex = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                       initargs=(threads, space, proxy_names, ctx, batch, device, seed,
+                                                 warm_rec, warm_key))
+
+    def results(self, records, keys, missing):
+        """Rows in completion order."""
+        from concurrent.futures import as_completed
+
+        futures = [self._ex.submit(_worker_score, rec, keys[rec.id], missing[rec.id]) for rec in records]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+    def close(self) -> None:
+        self._ex.shutdown(wait=True, cancel_futures=True)
+
+
 # --------------------------------------------------------------------------------------------------- cache
 class _Cache:
-    """JSONL cache: a header line with the settings, then one line per architecture."""
+    """JSONL cache: a header line with the settings, then lines of per-architecture results. A line holds the
+    proxies computed in one go, keyed by their column name; later lines for the same id add columns."""
 
     def __init__(self, directory: Path, space: str, digest: str, settings: dict):
         self.path = directory / f"{_slug(space)}-{digest[:16]}.jsonl"
         self.digest, self.settings = digest, settings
         self._fh = None
 
-    def load(self, proxies: list[str], keys: Mapping[int, str]) -> dict[int, ArchRow]:
-        """Valid cached rows by id; warns about and drops corrupt lines (rewriting the file without them)."""
+    def load(self, keys: Mapping[int, str]) -> dict[int, dict]:
+        """Valid cached entries by id (columns merged over lines); warns about and drops corrupt lines
+        (rewriting the file without them)."""
         header = {"swaplm_bench_cache": CACHE_FORMAT, "hash": self.digest, "settings": self.settings}
         if not self.path.exists():
             self._write([header])
             return {}
-        entries: dict[int, dict] = {}
+        good: list[dict] = []
         bad: list[str] = []
         text = self.path.read_text(encoding="utf-8", errors="replace")
         lines = text.split("\n")
@@ -364,36 +455,43 @@ class _Cache:
             try:
                 obj = json.loads(line)
                 if lineno == 1 and isinstance(obj, dict) and "swaplm_bench_cache" in obj:
-                    if obj.get("hash") != self.digest:
+                    if obj.get("hash") != self.digest or obj.get("swaplm_bench_cache") != CACHE_FORMAT:
                         warnings.warn(f"bench cache {self.path} was written for other settings; starting afresh",
                                       CacheWarning, stacklevel=3)
                         self._write([header])
                         return {}
                     continue
-                entry = _parse_line(obj, proxies)
+                entry = _parse_line(obj)
                 expected = keys.get(entry["id"])
                 if expected is not None and expected != entry["key"]:
                     raise ValueError(f"architecture key differs from the benchmark's record {entry['id']}")
-                entries[entry["id"]] = entry
+                good.append(entry)
             except (ValueError, TypeError, KeyError) as e:
                 bad.append(f"line {lineno} ({_reason(e)[:80]})")
-        rows = {
-            i: ArchRow(i, e["key"], e["values"], e["seconds"], e["failed"], e["build_seconds"], cached=True)
-            for i, e in entries.items()
-        }
+        merged: dict[int, dict] = {}
+        for e in good:
+            m = merged.setdefault(e["id"], {"key": e["key"], "values": {}, "seconds": {}, "build_seconds": 0.0})
+            m["values"].update(e["values"])
+            m["seconds"].update(e["seconds"])
+            m["build_seconds"] = max(m["build_seconds"], e["build_seconds"])
         if bad or not text.endswith("\n"):  # also repair a missing final newline before appending
-            self._write([header, *(_row_line(r) for r in rows.values())])
+            self._write([header, *(_entry_line(i, m) for i, m in merged.items())])
         if bad:
             shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
             warnings.warn(f"bench cache {self.path}: skipped {len(bad)} corrupt line(s): {shown}; "
                           "those architectures are recomputed", CacheWarning, stacklevel=3)
-        return rows
+        return merged
 
-    def append(self, row: ArchRow) -> None:
-        """Append one architecture and flush it to disk at once (so an interruption loses nothing else)."""
+    def append(self, row: ArchRow, columns: Mapping[str, str]) -> None:
+        """Append one architecture's newly computed proxies and flush them to disk at once (so an interruption
+        loses nothing else)."""
         if self._fh is None:
             self._fh = open(self.path, "a", encoding="utf-8")
-        self._fh.write(json.dumps(_row_line(row), allow_nan=False) + "\n")
+        line = {"id": row.id, "key": row.key, "build_seconds": row.build_seconds,
+                "values": {columns[p]: ({"failed": row.failed[p]} if p in row.failed else row.values[p])
+                           for p in row.values},
+                "seconds": {columns[p]: row.seconds[p] for p in row.values}}
+        self._fh.write(json.dumps(line, allow_nan=False) + "\n")
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
@@ -411,38 +509,54 @@ class _Cache:
             self._fh = None
 
 
-def _parse_line(obj: Any, proxies: list[str]) -> dict:
+def _column(proxy, regularise) -> str:
+    """Cache column of a proxy: its name plus a digest of its identity (and of the regularise setting for
+    proxies that use it), so a changed proxy or prior never reuses stale values."""
+    ident = _proxy_identity(proxy)
+    if getattr(proxy, "uses_regularise", proxy.name == "swap_reg"):
+        ident["regularise"] = _jsonable(regularise)
+    return f"{proxy.name}#{hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]}"
+
+
+def _parse_line(obj: Any) -> dict:
     """Validate one cache line; raises ValueError/TypeError/KeyError when it cannot be trusted."""
     if not isinstance(obj, dict):
         raise ValueError("not a JSON object")
     rid, key, vals, secs = obj["id"], obj["key"], obj["values"], obj["seconds"]
     if not isinstance(rid, int) or isinstance(rid, bool) or not isinstance(key, str):
         raise ValueError("bad id or key")
-    if not isinstance(vals, dict) or not isinstance(secs, dict):
-        raise ValueError("values/seconds are not objects")
-    values, failed = {}, {}
-    for p in proxies:
-        v = vals[p]
-        if isinstance(v, dict) and isinstance(v.get("failed"), str):
-            values[p], failed[p] = None, v["failed"]
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
-            values[p] = float(v)
-        else:
-            raise ValueError(f"bad value for {p!r}")
-        if not isinstance(secs[p], (int, float)) or not math.isfinite(secs[p]):
-            raise ValueError(f"bad seconds for {p!r}")
+    if not isinstance(vals, dict) or not isinstance(secs, dict) or set(vals) != set(secs):
+        raise ValueError("values/seconds are not matching objects")
+    for col, v in vals.items():
+        ok = (isinstance(v, dict) and isinstance(v.get("failed"), str)) or (
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+        if not ok:
+            raise ValueError(f"bad value for {col!r}")
+        if not isinstance(secs[col], (int, float)) or not math.isfinite(secs[col]):
+            raise ValueError(f"bad seconds for {col!r}")
     build = obj.get("build_seconds", 0.0)
     if not isinstance(build, (int, float)) or not math.isfinite(build):
         raise ValueError("bad build_seconds")
-    return {"id": rid, "key": key, "values": values, "failed": failed,
-            "seconds": {p: float(secs[p]) for p in proxies}, "build_seconds": float(build)}
+    return {"id": rid, "key": key, "values": dict(vals), "seconds": {c: float(x) for c, x in secs.items()},
+            "build_seconds": float(build)}
 
 
-def _row_line(row: ArchRow) -> dict:
-    """The cache line of one row: a failed proxy's value is ``{"failed": reason}``."""
-    return {"id": row.id, "key": row.key, "build_seconds": row.build_seconds,
-            "values": {p: ({"failed": row.failed[p]} if p in row.failed else row.values[p]) for p in row.values},
-            "seconds": row.seconds}
+def _entry_line(rid: int, entry: dict) -> dict:
+    return {"id": rid, "key": entry["key"], "build_seconds": entry["build_seconds"], "values": entry["values"],
+            "seconds": entry["seconds"]}
+
+
+def _row_from_entry(rid: int, entry: dict, names: Sequence[str], columns: Mapping[str, str]) -> ArchRow:
+    """An :class:`ArchRow` of the cached proxies ``names`` (a failed value becomes None + its reason)."""
+    values, failed, seconds = {}, {}, {}
+    for p in names:
+        v = entry["values"][columns[p]]
+        if isinstance(v, dict):
+            values[p], failed[p] = None, v["failed"]
+        else:
+            values[p] = float(v)
+        seconds[p] = entry["seconds"][columns[p]]
+    return ArchRow(rid, entry["key"], values, seconds, failed, entry["build_seconds"], cached=True)
 
 
 # -------------------------------------------------------------------------------------------------- helpers

@@ -176,6 +176,8 @@ def bench(
     device: Device = typer.Option(Device.auto),
     out: Optional[str] = typer.Option(None, help="write a Markdown report (+ PNG plots) to this path"),
     no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the per-arch result cache"),
+    workers: int = typer.Option(1, help="score in this many processes (CPU; 2 suits small CNNs on 2 cores)"),
+    threads: Optional[int] = typer.Option(None, help="torch threads per process (default: CPUs / workers)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ):
     """Correlate proxies with the ground truth of a space's benchmark (resumable: results are cached per arch)."""
@@ -203,7 +205,8 @@ def bench(
                        init=init_value, mode=mode_value, padding=padding.value if padding else None, seed=seed,
                        device=resolve_device(device), regularise=regularise, data=data,
                        inputs_options={"max_length": max_length} if max_length else None,
-                       cache_dir=None if no_cache else ..., progress=not as_json)
+                       cache_dir=None if no_cache else ..., progress=not as_json, workers=workers,
+                       threads=threads)
     if out:
         from .report import write_report
 
@@ -281,3 +284,7 @@ def main() -> None:
         if isinstance(e, click.exceptions.Abort):
             sys.exit(1)
         raise
+
+
+if __name__ == "__main__":
+    main()

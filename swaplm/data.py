@@ -62,6 +62,17 @@ def cifar10_batch(n: int = 16, split: str = "train", normalize: bool = True, off
     return _to_float(images[offset:offset + n], normalize)
 
 
+def cifar10_labels(n: int = 16, split: str = "train", offset: int = 0) -> torch.Tensor:
+    """Class labels (n,) long of the images :func:`cifar10_batch` returns for the same arguments."""
+    labels = _cifar10_arrays()[f"y_{split}"] if split in ("train", "test") else None
+    if labels is None:
+        raise SwapError(f"unknown CIFAR-10 split {split!r}: use 'train' or 'test'")
+    if offset < 0 or n < 1 or offset + n > len(labels):
+        raise SwapError(f"asked for CIFAR-10 {split} labels {offset}..{offset + n - 1} but {len(labels)} ship "
+                        "with swaplm")
+    return torch.from_numpy(labels[offset:offset + n].astype(np.int64))
+
+
 def _to_float(images: np.ndarray, normalize: bool, mean=CIFAR_MEAN, std=CIFAR_STD) -> torch.Tensor:
     """NHWC or NCHW uint8/float array -> float (N, C, H, W); uint8 is scaled to [0, 1] and, for 3 channels and
     ``normalize``, standardised with mean/std. Float arrays are taken as already preprocessed."""

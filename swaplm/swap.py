@@ -28,6 +28,7 @@ from .init import get_init
 
 CHUNK_ELEMENTS = 1 << 22  # elements of an (N, V) slice packed at once (bounds temporary memory to a few MB)
 _SHIFTS: dict[torch.device, torch.Tensor] = {}
+_WEIGHTS: dict[tuple[int, torch.device], torch.Tensor] = {}
 
 
 # --------------------------------------------------------------------------------------------------- packing
@@ -61,6 +62,15 @@ def pack_signs(x: torch.Tensor, nonnegative: bool = False, keep: torch.Tensor | 
         pos &= keep
         if neg is not None:
             neg &= keep
+    if n <= 32:  # one word: bit i = sample i positive, bit 32+i = sample i negative (same counts, no transpose)
+        weights = _WEIGHTS.get((n, x.device))
+        if weights is None:
+            weights = _WEIGHTS.setdefault((n, x.device), torch.ones(n, 1, dtype=torch.int64, device=x.device)
+                                          << torch.arange(n, device=x.device).view(n, 1))
+        code = (pos.to(torch.int64) * weights).sum(0)
+        if neg is not None:
+            code += (neg.to(torch.int64) * (weights << 32)).sum(0)
+        return code.view(v, 1)
     nb = math.ceil(n / 8)
     planes = [_pack_plane(pos), _pack_plane(neg) if neg is not None else pos.new_zeros(nb, v, dtype=torch.uint8)]
     pad = 8 * code_words(n) - 2 * nb

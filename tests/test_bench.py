@@ -151,9 +151,31 @@ def test_failures_are_recorded_with_reason(tmp_path):
     assert c["n"] == 3 and c["dropped"] == 3
 
     line = [json.loads(s) for s in result.cache_path.read_text().splitlines()[1:] if '"id": 1,' in s][0]
-    assert line["values"]["test_flaky"] == {"failed": row[1].failed["test_flaky"]}
+    col = next(c for c in line["values"] if c.startswith("test_flaky#"))
+    assert line["values"][col] == {"failed": row[1].failed["test_flaky"]}
     cached = bench(TinySpace(broken=4), tmp_path, proxies=("test_flaky", "params"))
     assert cached.computed == 0 and {r.id: r.failed for r in cached.rows} == {r.id: r.failed for r in result.rows}
+
+
+def test_adding_a_proxy_computes_only_that_proxy(tmp_path):
+    from swaplm.swap import Regularise
+
+    first = bench(TinySpace(), tmp_path, proxies=("swap", "params"))
+    calls = []
+    register(Proxy("test_counting", lambda m, b, c: calls.append(1) or 1.0, higher_is_better=True))
+    space = TinySpace()
+    more = bench(space, tmp_path, proxies=("params", "swap", "test_counting"))
+    assert len(calls) == 6 and more.computed == 6 and more.proxies == ["params", "swap", "test_counting"]
+    assert values(more, "swap") == values(first, "swap") and values(more, "params") == values(first, "params")
+    assert [list(r.values) for r in more.rows] == [["params", "swap", "test_counting"]] * 6
+    again = TinySpace()
+    assert bench(again, tmp_path, proxies=("test_counting", "swap")).computed == 0 and again.built == []
+    assert len(calls) == 6
+    # swap_reg's prior is part of its column: a new prior recomputes swap_reg only, with the same raw swap
+    reg_a = bench(TinySpace(), tmp_path, proxies=("swap", "swap_reg"), regularise=Regularise(1.0, 2.0, unit="k"))
+    reg_b = bench(TinySpace(), tmp_path, proxies=("swap", "swap_reg"), regularise=Regularise(0.1, 2.0, unit="k"))
+    assert reg_b.computed == 6 and values(reg_b, "swap") == values(reg_a, "swap")
+    assert values(reg_b, "swap_reg") != values(reg_a, "swap_reg")
 
 
 def test_space_options_are_part_of_the_cache_identity(tmp_path):

@@ -258,3 +258,17 @@ def test_swap_score_on_sampled_members(seed):
     res = scores[0]
     assert math.isfinite(res.score) and 0 < res.score <= res.neurons
     assert scores[1].score == res.score and scores[1].raw_score == res.raw_score
+
+
+def test_labels_match_the_reference_batch():
+    import numpy as np
+
+    from swaplm.data import _cifar10_arrays
+
+    space = DartsSpace()
+    y = space.labels(n=16)
+    assert y.dtype == torch.long and y.shape == (16,)
+    assert y.tolist() == _cifar10_arrays()["y_train"][:16].astype(np.int64).tolist()
+    assert space.inputs(n=16).shape[0] == y.shape[0]
+    with pytest.raises(SwapError):
+        space.labels("imagenet")

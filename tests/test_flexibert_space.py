@@ -223,3 +223,18 @@ def test_faithful_build_uses_record_hidden_size(records):
     assert model.config.hidden_size == 128 and model.config.intermediate_size == 512
     assert model.embeddings_project is None  # embedding size 128 == hidden: no projection
     assert n_params(model) < closed_form(r.arch)
+
+
+def test_features_feed_the_report_baselines(space, records):
+    rec = records[0]
+    feats = space.features(rec.arch)
+    assert feats == {"num_layers": space.num_layers(rec.arch), "sum_feed_forward": space.sum_feed_forward(rec.arch)}
+    assert feats["num_layers"] in (2, 4) and feats["num_layers"] <= feats["sum_feed_forward"] <= 3 * feats["num_layers"]
+
+
+def test_inputs_accept_a_task_or_a_data_source(space):
+    packed = space.inputs("glue", n=4, max_length=32)
+    assert packed["input_ids"].shape == (4, 32) and bool(packed["attention_mask"].all())
+    assert torch.equal(packed["input_ids"], space.inputs(None, n=4, max_length=32)["input_ids"])
+    padded = space.inputs("builtin:sst2", n=16, max_length=64)
+    assert padded["input_ids"].shape[0] == 16 and not bool(padded["attention_mask"].all())

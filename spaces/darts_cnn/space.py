@@ -128,6 +128,13 @@ class DartsSpace:
         self._check_task(task)
         return cifar10_batch(n or self.protocol.n)
 
+    def labels(self, task: str | None = None, n: int | None = None, seed: int = 0) -> torch.Tensor:
+        """CIFAR-10 class labels (n,) long of the images :meth:`inputs` returns (for label-needing proxies)."""
+        from swaplm.data import cifar10_labels
+
+        self._check_task(task)
+        return cifar10_labels(n or self.protocol.n)
+
     def noise_inputs(self, n: int = 16, seed: int = 0) -> torch.Tensor:
         """Gaussian N(0, 1) inputs shaped like CIFAR-10, (n, 3, 32, 32), reproducible from ``seed`` (ablations)."""
         return torch.randn(n, 3, 32, 32, generator=torch.Generator().manual_seed(seed))

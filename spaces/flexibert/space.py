@@ -80,21 +80,26 @@ class FlexiBertSpace:
         """A freshly initialised model (HF init from torch's global RNG; structure independent of the seed)."""
         return FlexiBertModel(self.config(arch))
 
-    def inputs(self, task: str | None = None, n: int | None = None, seed: int = 0, max_length: int = 128):
-        """The default unlabeled batch: ``n`` (default 128) packed WikiText-2 blocks of ``max_length`` tokens,
-        uncased WordPiece. The same batch serves every task (the models are scored before any fine-tuning)."""
-        if task is not None and task not in self.tasks:
-            raise SwapError(f"unknown FlexiBERT task {task!r}; choose one of: {', '.join(self.tasks)}")
+    def inputs(self, data: str | None = None, n: int | None = None, seed: int = 0, max_length: int = 128):
+        """The unlabeled batch, a BatchEncoding (n, L): by default (``data`` None or a task name) ``n``
+        (default 128) packed WikiText-2 blocks of ``max_length`` uncased WordPiece tokens; otherwise ``data`` is
+        any ``swaplm.data`` source (``builtin:sst2``, a hub name, a local file). The same batch serves every task
+        (the models are scored before any fine-tuning)."""
         from swaplm.data import bert_tokenizer, text_batch
 
-        return text_batch("builtin:wikitext2", bert_tokenizer(), n=n or self.protocol.n, max_length=max_length,
-                          seed=seed)
+        source = "builtin:wikitext2" if data is None or data in self.tasks else data
+        return text_batch(source, bert_tokenizer(), n=n or self.protocol.n, max_length=max_length, seed=seed)
 
     def benchmark(self) -> list[Record]:
         """The 500 NAS-Bench-BERT records (ids 0-499): GLUE dev score per task (x100) and ``time_to_train``."""
         return load_benchmark()
 
     # -- trivial baselines used in reports
+    def features(self, arch: FlexiBertArch) -> dict[str, int]:
+        """Trivial baselines reported beside the proxies: number of layers and Σ stacked FF layers."""
+        arch = as_arch(arch)
+        return {"num_layers": _arch.num_layers(arch), "sum_feed_forward": _arch.sum_feed_forward(arch)}
+
     @staticmethod
     def num_layers(arch: FlexiBertArch) -> int:
         return _arch.num_layers(as_arch(arch))
