@@ -270,7 +270,11 @@ def run_bench(
     # regularise setting for proxies that use it), so adding a proxy to a run never recomputes the others
     file_settings = {k: v for k, v in settings.items() if k not in ("proxies", "regularise")}
     digest = hashlib.sha256(json.dumps(file_settings, sort_keys=True).encode()).hexdigest()
-    columns = {p.name: _column(p, regularise) for p in proxy_objs}
+    # a proxy whose inputs (e.g. swap_reg <- swap, params) are computed in this run is derived from them
+    derived = [p for p in proxy_objs if p.derive is not None and p.requires and all(r in names for r in p.requires)]
+    run_objs = [p for p in proxy_objs if p not in derived]
+    run_names = [p.name for p in run_objs]
+    columns = {p.name: _column(p, regularise) for p in run_objs}
     batch = _to_device(batch, device)
 
     cache = _Cache(Path(default_cache_dir() if cache_dir is ... else cache_dir), space.name, digest,
@@ -281,11 +285,11 @@ def run_bench(
     missing: dict[int, list[str]] = {}
     for r in records:
         entry = stored.get(r.id, {})
-        need = [p for p in names if columns[p] not in entry.get("values", {})]
+        need = [p for p in run_names if columns[p] not in entry.get("values", {})]
         if need:
             missing[r.id] = need
         else:
-            done[r.id] = _row_from_entry(r.id, entry, names, columns)
+            done[r.id] = _row_from_entry(r.id, entry, run_names, columns)
 
     rows: list[ArchRow] = []
     todo = [r for r in records if r.id in missing]
@@ -294,15 +298,15 @@ def run_bench(
     pool = None
     prev_threads = torch.get_num_threads()
     if workers > 1 and len(todo) > 1:
-        pool = _Pool(workers, threads or max(1, (os.cpu_count() or 1) // workers), space, names, ctx, batch,
+        pool = _Pool(workers, threads or max(1, (os.cpu_count() or 1) // workers), space, run_names, ctx, batch,
                      device, seed, todo[0] if warmup else None, keys[todo[0].id])
         fresh = pool.results(todo, keys, missing)
     else:
         if threads is not None:
             torch.set_num_threads(threads)
-        by_name = {p.name: p for p in proxy_objs}
+        by_name = {p.name: p for p in run_objs}
         if warmup and todo:
-            _score_one(space, todo[0], keys[todo[0].id], proxy_objs, ctx, batch, device, seed)
+            _score_one(space, todo[0], keys[todo[0].id], run_objs, ctx, batch, device, seed)
         fresh = (_score_one(space, rec, keys[rec.id], [by_name[p] for p in missing[rec.id]], ctx, batch, device,
                             seed) for rec in todo)
     try:
@@ -312,15 +316,15 @@ def run_bench(
                 if cache:
                     cache.append(row, columns)
                 if row.id in stored:  # some proxies came from the cache: merge them in
-                    old = _row_from_entry(row.id, stored[row.id], [p for p in names if p not in row.values],
+                    old = _row_from_entry(row.id, stored[row.id], [p for p in run_names if p not in row.values],
                                           columns)
                     row = replace(row, values={**old.values, **row.values}, seconds={**old.seconds, **row.seconds},
                                   failed={**old.failed, **row.failed})
-                    row.values = {p: row.values[p] for p in names}
                 scored[row.id] = row
                 advance()
             for rec in records:
                 row = done.get(rec.id) or scored[rec.id]
+                _derive(row, derived, ctx, names)
                 row.truth = {t: _finite_or_none(rec.scores.get(t)) for t in tasks}
                 row.features = {_feature_name(k, hib): float(v)
                                 for k, v in (features(rec.arch) if features else {}).items()}
@@ -383,6 +387,27 @@ def _score_one(space, rec, key: str, proxy_objs, ctx, batch, device: torch.devic
         seconds[proxy.name] = time.perf_counter() - t
     del model
     return ArchRow(rec.id, key, values, seconds, failed, build_seconds)
+
+
+def _derive(row: ArchRow, derived, ctx, names: Sequence[str]) -> None:
+    """Fill derived proxies from the row's other values; their seconds are the sum of their inputs' (what
+    computing them alone costs). Then order the row's dicts as ``names``."""
+    for p in derived:
+        if any(row.values.get(r) is None for r in p.requires):
+            row.values[p.name] = None
+            row.failed[p.name] = "needs " + ", ".join(r for r in p.requires if row.values.get(r) is None)
+        else:
+            try:
+                value = float(p.derive({r: row.values[r] for r in p.requires}, ctx))
+                if not math.isfinite(value):
+                    raise SwapError(f"proxy {p.name!r} is not finite ({value})")
+                row.values[p.name] = value
+            except PROXY_FAILURES as e:
+                row.values[p.name] = None
+                row.failed[p.name] = _reason(e)
+        row.seconds[p.name] = sum(row.seconds.get(r, 0.0) for r in p.requires)
+    row.values = {p: row.values[p] for p in names}
+    row.seconds = {p: row.seconds[p] for p in names}
 
 
 # ------------------------------------------------------------------------------------------------- workers

@@ -26,6 +26,7 @@ from . import activations as _acts
 from .errors import SwapError
 from .init import get_init
 
+BINCOUNT_LIMIT = 1 << 22  # one-word codes below this are counted with a histogram instead of a sort
 CHUNK_ELEMENTS = 1 << 22  # elements of an (N, V) slice packed at once (bounds temporary memory to a few MB)
 _SHIFTS: dict[torch.device, torch.Tensor] = {}
 _WEIGHTS: dict[tuple[int, torch.device], torch.Tensor] = {}
@@ -96,8 +97,12 @@ def count_distinct(codes: torch.Tensor, hash_rows=_hash_rows) -> int:
     """Exact number of distinct rows of an (V, W) int64 code matrix."""
     if codes.shape[0] == 0:
         return 0
-    if codes.shape[1] == 1:  # the code is the pattern: count distinct values of the sorted column
-        hs = torch.sort(codes.view(-1)).values
+    if codes.shape[1] == 1:  # the code is the pattern: count distinct values
+        col = codes.view(-1)
+        lo, hi = torch.aminmax(col)
+        if int(lo) >= 0 and int(hi) < BINCOUNT_LIMIT:  # small codes (e.g. ReLU, N <= 22): one histogram pass
+            return int(torch.count_nonzero(torch.bincount(col, minlength=1)))
+        hs = torch.sort(col).values
         return codes.shape[0] - int((hs[1:] == hs[:-1]).sum())
     h = hash_rows(codes)
     hs, order = torch.sort(h)

@@ -255,3 +255,15 @@ def test_render_table_aligns_and_formats():
     assert lines[1] == "| --- | ----: | --: |"
     assert lines[2] == "| a   | 0.123 |   — |"
     assert lines[3] == "| bb  |     — |   3 |"
+
+
+def test_derived_swap_reg_equals_the_computed_one(tmp_path):
+    from swaplm.swap import Regularise
+
+    reg = Regularise(0.2, 0.5, unit="k")
+    alone = bench(TinySpace(), tmp_path / "a", proxies=("swap_reg",), regularise=reg)
+    together = bench(TinySpace(), tmp_path / "b", proxies=("swap", "swap_reg", "params"), regularise=reg)
+    assert values(together, "swap_reg") == pytest.approx(values(alone, "swap_reg"), rel=1e-12)
+    assert len(set(values(together, "swap_reg").values())) > 1  # the prior is not flat here
+    row = together.rows[0]
+    assert row.seconds["swap_reg"] == pytest.approx(row.seconds["swap"] + row.seconds["params"])

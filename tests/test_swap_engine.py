@@ -146,6 +146,23 @@ def test_count_distinct_with_forced_hash_collisions(n):
     assert count_distinct(codes, hash_rows=lambda c: torch.zeros_like(c[:, 0])) == truth
 
 
+@pytest.mark.parametrize("n,nonneg", [(2, True), (16, True), (22, True), (16, False), (32, True), (32, False)])
+def test_histogram_and_sort_counts_agree_with_the_definition(n, nonneg, monkeypatch):
+    import swaplm.swap as engine
+
+    g = torch.Generator().manual_seed(n)
+    x = torch.randint(-1, 2, (n, 3000), generator=g).float()
+    x[:, 1500:] = x[:, :1500].flip(1)  # duplicate neurons
+    if nonneg:
+        x = x.clamp(min=0)
+    truth = len({tuple(c) for c in torch.sign(x).t().tolist()})
+    codes = pack_signs(x, nonnegative=nonneg)
+    assert codes.shape == (3000, 1)
+    assert count_distinct(codes) == truth
+    monkeypatch.setattr(engine, "BINCOUNT_LIMIT", 0)  # force the sort path
+    assert count_distinct(codes) == truth
+
+
 def test_model_left_exactly_as_it_was():
     model = tiny_cnn(0).train()
     model[1].eval()  # mixed modes must be restored per module

@@ -38,6 +38,10 @@ class Proxy:
     needs_gradients: bool = False
     cost: str = "1 forward"
     card: str = ""
+    #: optional shortcut for benchmark runs: when every proxy named in ``requires`` is computed in the same run,
+    #: ``derive(values, ctx)`` gives this proxy's value from theirs (no model run), exactly as ``fn`` would
+    requires: tuple[str, ...] = ()
+    derive: Callable[[dict, ProxyContext], float] | None = None
 
     def compute(self, model: nn.Module, batch, ctx: ProxyContext | None = None) -> float:
         """Value of the proxy for ``model`` on ``batch``; raises SwapError when it is not finite."""

@@ -43,11 +43,17 @@ def _swap_reg(model, batch, ctx: ProxyContext) -> float:
     return raw_swap(model, batch, ctx) * (ctx.regularise or DEFAULT_REG).factor(count_params(model))
 
 
+def _derive_swap_reg(values: dict, ctx: ProxyContext) -> float:
+    """swap_reg from the same run's swap (raw score) and params (count_params) values."""
+    return values["swap"] * (ctx.regularise or DEFAULT_REG).factor(int(values["params"]))
+
+
 PROXIES = [
     Proxy("swap", raw_swap, cost="repeats × 1 forward",
           card="Number of distinct sample-wise activation patterns (sign of every hooked unit over the batch); "
                "Peng et al., ICLR 2024."),
     Proxy("swap_reg", _swap_reg, cost="repeats × 1 forward (shared with swap)",
           card="SWAP × exp(-(Θ-μ)²/σ), Θ = parameters (unit of the Regularise setting, default thousands); "
-               "a size prior that also steers search."),
+               "a size prior that also steers search.",
+          requires=("swap", "params"), derive=_derive_swap_reg),
 ]
