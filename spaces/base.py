@@ -41,6 +41,7 @@ class Space(Protocol):
 
     name: str
     tasks: Sequence[str]  # ground-truth columns of the benchmark; tasks[0] is the headline
+    family: str  # "cnn" or "transformer": which proxies `--proxies all` selects
 
     def sample(self, rng: random.Random) -> Any: ...
     def mutate(self, arch: Any, rng: random.Random) -> Any: ...

@@ -268,13 +268,13 @@ def run_bench(
     }
     # the cache file is shared by every proxy set: each proxy is its own column, named by its identity (plus the
     # regularise setting for proxies that use it), so adding a proxy to a run never recomputes the others
-    file_settings = {k: v for k, v in settings.items() if k not in ("proxies", "regularise")}
+    file_settings = {k: v for k, v in settings.items() if k not in ("proxies", "regularise", "labels_sha256")}
     digest = hashlib.sha256(json.dumps(file_settings, sort_keys=True).encode()).hexdigest()
     # a proxy whose inputs (e.g. swap_reg <- swap, params) are computed in this run is derived from them
     derived = [p for p in proxy_objs if p.derive is not None and p.requires and all(r in names for r in p.requires)]
     run_objs = [p for p in proxy_objs if p not in derived]
     run_names = [p.name for p in run_objs]
-    columns = {p.name: _column(p, regularise) for p in run_objs}
+    columns = {p.name: _column(p, regularise, settings["labels_sha256"]) for p in run_objs}
     batch = _to_device(batch, device)
 
     cache = _Cache(Path(default_cache_dir() if cache_dir is ... else cache_dir), space.name, digest,
@@ -534,12 +534,14 @@ class _Cache:
             self._fh = None
 
 
-def _column(proxy, regularise) -> str:
-    """Cache column of a proxy: its name plus a digest of its identity (and of the regularise setting for
-    proxies that use it), so a changed proxy or prior never reuses stale values."""
+def _column(proxy, regularise, labels_sha256: str | None) -> str:
+    """Cache column of a proxy: its name plus a digest of its identity (and of the regularise setting or the
+    labels for proxies that use them), so a changed proxy, prior or label set never reuses stale values."""
     ident = _proxy_identity(proxy)
     if getattr(proxy, "uses_regularise", proxy.name == "swap_reg"):
         ident["regularise"] = _jsonable(regularise)
+    if proxy.needs_labels:
+        ident["labels_sha256"] = labels_sha256
     return f"{proxy.name}#{hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]}"
 
 

@@ -188,7 +188,7 @@ def bench(
 
     quiet_hf()
     sp = get_space(space, **({"build": build} if build else {}))
-    names = available() if proxies.strip() == "all" else _split(proxies)
+    names = available(getattr(sp, "family", None)) if proxies.strip() == "all" else _split(proxies)
     tasks = None if task in ("", "all") else _split(task)
     if tasks:
         unknown = [t for t in tasks if t not in sp.tasks]
@@ -249,14 +249,15 @@ def list_proxies(as_json: bool = typer.Option(False, "--json", help="print a JSO
     items = [get_proxy(n) for n in available()]
     if as_json:
         print(json.dumps([{"name": p.name, "higher_is_better": p.higher_is_better, "needs_labels": p.needs_labels,
-                           "needs_gradients": p.needs_gradients, "cost": p.cost, "card": p.card} for p in items]))
+                           "needs_gradients": p.needs_gradients, "families": list(p.families), "cost": p.cost,
+                           "card": p.card} for p in items]))
         return
     table = Table(title="zero-cost proxies", title_justify="left")
-    for col in ("name", "direction", "labels", "gradients", "cost", "what it measures"):
+    for col in ("name", "direction", "labels", "gradients", "for", "cost", "what it measures"):
         table.add_column(col, overflow="fold")
     for p in items:
         table.add_row(p.name, "higher" if p.higher_is_better else "lower", "yes" if p.needs_labels else "no",
-                      "yes" if p.needs_gradients else "no", p.cost, p.card)
+                      "yes" if p.needs_gradients else "no", ", ".join(p.families), p.cost, p.card)
     console.print(table)
 
 

@@ -88,3 +88,38 @@ def test_proxies_json(capsys, monkeypatch):
 def test_help_lists_commands(capsys, monkeypatch):
     code, out, _ = run(["--help"], capsys, monkeypatch)
     assert code == 0 and "score" in out and "proxies" in out and "bench" in out
+
+
+def test_bench_darts_json_and_report(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    out_md = tmp_path / "r" / "darts.md"
+    code, out, _ = run(["bench", "darts", "--limit", "6", "--repeats", "2", "--proxies", "swap,swap_reg,params",
+                        "--reg-mu", "1.5", "--reg-sigma", "2", "--out", str(out_md), "--json"], capsys, monkeypatch)
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["space"] == "darts" and rec["n_archs"] == 6 and rec["computed"] == 6
+    assert set(rec["correlations"]) >= {"swap", "swap_reg", "params"}
+    c = rec["correlations"]["swap"]["cifar10"]
+    assert {"spearman", "kendall", "pearson"} <= set(c) and -1 <= c["spearman"] <= 1
+    assert rec["settings"]["repeats"] == 2 and rec["settings"]["n"] == 16
+    text = out_md.read_text()
+    assert "Spearman" in text and "swaplm bench darts --limit 6" in text
+    assert (out_md.parent / "darts_swap.png").stat().st_size > 1000
+    code, out, _ = run(["bench", "darts", "--limit", "6", "--repeats", "2", "--proxies", "swap,params", "--json"],
+                       capsys, monkeypatch)
+    again = json.loads(out)
+    assert again["from_cache"] == 6 and again["correlations"]["swap"] == rec["correlations"]["swap"]
+
+
+def test_bench_flexibert_tasks_and_build(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    code, out, _ = run(["bench", "flexibert", "--build", "faithful", "--task", "glue,cola", "--limit", "4",
+                        "--batch-size", "4", "--max-length", "16", "--proxies", "swap,params", "--json"],
+                       capsys, monkeypatch)
+    assert code == 0
+    rec = json.loads(out)
+    assert rec["settings"]["space_options"]["build_mode"] == "faithful" and rec["settings"]["tasks"] == ["glue", "cola"]
+    assert set(rec["correlations"]["swap"]) == {"glue", "cola"}
+    assert "num_layers" in rec["correlations"] and "sum_feed_forward" in rec["correlations"]
+    code, _, err = run(["bench", "flexibert", "--task", "imagenet", "--limit", "2"], capsys, monkeypatch)
+    assert code != 0 and "unknown task" in err and len(err.strip().splitlines()) == 1

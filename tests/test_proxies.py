@@ -118,6 +118,12 @@ def test_proxy_runs_deterministic_and_clean(name, fam):
     assert proxy.card and proxy.cost
 
 
+def test_families_select_applicable_proxies():
+    assert set(available("cnn")) == set(available()) - set(TRANSFORMER_ONLY)
+    assert available("transformer") == available()
+    assert all(get_proxy(n).families == ("transformer",) for n in TRANSFORMER_ONLY)
+
+
 # ----------------------------------------------------------------------------------------------- known answers
 def hand_net() -> nn.Module:
     torch.manual_seed(0)

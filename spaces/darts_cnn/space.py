@@ -40,6 +40,7 @@ class DartsSpace:
     """
 
     name = "darts"
+    family = "cnn"  # which proxies apply (swaplm.proxies.available(family))
     tasks = ("cifar10",)
     protocol = Protocol_(n=16, repeats=32, init="gaussian", mode="train")
 

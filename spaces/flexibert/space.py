@@ -33,6 +33,7 @@ class FlexiBertSpace:
     """
 
     name = "flexibert"
+    family = "transformer"  # which proxies apply (swaplm.proxies.available(family))
     tasks = TASKS
     # the published SWAP protocol: one batch of 128 texts, HF default init, one pass, train mode, padding counted
     protocol = Protocol_(n=128, repeats=1, init=None, mode="train", padding="reference")

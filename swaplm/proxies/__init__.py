@@ -25,9 +25,10 @@ def _load() -> dict[str, Proxy]:
     return _REGISTRY
 
 
-def available() -> list[str]:
-    """Names of all registered proxies, in registry order."""
-    return list(_load())
+def available(family: str | None = None) -> list[str]:
+    """Names of all registered proxies, in registry order; with ``family`` ("cnn" or "transformer") only those
+    that apply to it."""
+    return [name for name, p in _load().items() if family is None or family in p.families]
 
 
 def get_proxy(name: str) -> Proxy:

@@ -41,6 +41,8 @@ class Proxy:
     #: optional shortcut for benchmark runs: when every proxy named in ``requires`` is computed in the same run,
     #: ``derive(values, ctx)`` gives this proxy's value from theirs (no model run), exactly as ``fn`` would
     requires: tuple[str, ...] = ()
+    #: model families the proxy applies to ("cnn", "transformer"); ``available(family)`` filters on it
+    families: tuple[str, ...] = ("cnn", "transformer")
     derive: Callable[[dict, ProxyContext], float] | None = None
 
     def compute(self, model: nn.Module, batch, ctx: ProxyContext | None = None) -> float:

@@ -91,13 +91,13 @@ def _synaptic_diversity(model, batch, ctx: ProxyContext) -> float:
 
 _OBJ = objective_name(labels=False)
 PROXIES = [
-    Proxy("head_confidence", _head_confidence, cost="1 forward",
+    Proxy("head_confidence", _head_confidence, families=("transformer",), cost="1 forward",
           card="Σ over attention q/k/v Linear outputs (N, L, D) of the max over the sequence axis averaged over "
                "samples and features (real tokens only). Transformers only. Serianni & Kalita, ACL 2023."),
-    Proxy("synaptic_saliency", _synaptic_saliency, needs_gradients=True, cost="1 forward + 1 backward",
+    Proxy("synaptic_saliency", _synaptic_saliency, families=("transformer",), needs_gradients=True, cost="1 forward + 1 backward",
           card=f"Σ|W ⊙ ∂L/∂W| over feed-forward Linear layers; L = {_OBJ}. Transformers only. "
                "Serianni & Kalita, ACL 2023 (they used L = Σ last_hidden_state)."),
-    Proxy("synaptic_diversity", _synaptic_diversity, needs_gradients=True, cost="1 forward + 1 backward",
+    Proxy("synaptic_diversity", _synaptic_diversity, families=("transformer",), needs_gradients=True, cost="1 forward + 1 backward",
           card=f"Σ ‖W‖_nuc · ‖∂L/∂W‖_nuc over token-mixing (attention) Linear layers; L = {_OBJ}. "
                "Transformers only. Serianni & Kalita, ACL 2023 (they used L = Σ last_hidden_state)."),
 ]
