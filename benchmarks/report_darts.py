@@ -129,7 +129,7 @@ def main() -> None:
               f"{base.compute_seconds():.0f} s of scoring summed over archs.",
               f"- final run (all {len(names)} CNN proxies; swap and params read from the tuning run's cache, swap_reg "
               f"derived from them): {final_seconds:.0f} s this invocation; {final.compute_seconds():.0f} s of "
-              f"scoring summed over archs (swap_reg counted with its inputs' time)."]
+              f"scoring summed over archs (a derived proxy such as swap_reg counts once, as its inputs)."]
     if not args.skip_timed_run:
         t0 = time.perf_counter()
         timed = run_bench(space, proxies=["swap", "params"], workers=args.workers, cache_dir=None, progress=False)

@@ -15,7 +15,9 @@ per architecture, so a rerun resumes. Steps:
 from __future__ import annotations
 
 import argparse
+import datetime
 import gc
+import json
 import sys
 import time
 from pathlib import Path
@@ -30,8 +32,8 @@ from swaplm.spaces import get_space
 from swaplm.swap import Regularise
 
 TUNE_IDS, HOLDOUT_IDS = range(0, 250), range(250, 500)
-MU_GRID = [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0]  # millions of parameters
-SIGMA_GRID = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0]
+MU_GRID = [0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 12.0, 16.0]  # millions of parameters
+SIGMA_GRID = [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 1024.0]
 
 
 def tune(result, task: str = "glue") -> tuple[float, float, list]:
@@ -44,6 +46,30 @@ def tune(result, task: str = "glue") -> tuple[float, float, list]:
             for mu in MU_GRID for sg in SIGMA_GRID]
     grid.sort(key=lambda g: -g[2])
     return grid[0][0], grid[0][1], grid
+
+
+def _wall(saved: dict, key: str, secs: float, computed: int, total: int) -> str:
+    """Wall time of a step: this invocation's when it computed every row (and remember it in ``saved``),
+    else the one recorded when the rows were computed."""
+    if computed == total:
+        saved[key] = {"wall_seconds": round(secs, 1),
+                      "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    if key in saved:
+        return f"{saved[key]['wall_seconds']:.0f} s (measured when its rows were computed, {saved[key]['date']})"
+    return f"{secs:.0f} s this invocation ({computed} of {total} rows computed, the rest cached)"
+
+
+def _verdict(result, mu, sigma, grid) -> str:
+    """One clause comparing the tuned prior with plain SWAP on the tuning ids, and flagging a grid edge."""
+    rows = [r for r in result.rows if r.id in TUNE_IDS and r.values.get("swap") is not None]
+    plain = stats.spearman([r.values["swap"] for r in rows], [r.truth["glue"] for r in rows])
+    text = f"; plain SWAP {plain:.3f} there"
+    if grid[0][2] <= plain:
+        text += ": no prior in the grid beats plain SWAP on this build"
+    if sigma == SIGMA_GRID[-1] or mu in (MU_GRID[0], MU_GRID[-1]):
+        text += "; the optimum lies on the grid's edge (the flattest prior tried)" if sigma == SIGMA_GRID[-1] \
+            else "; the optimum lies on the grid's edge"
+    return text
 
 
 def per_task_table(result, names) -> str:
@@ -63,13 +89,14 @@ def halves_table(result, names, task="glue") -> str:
 def saturation(space, stride: int, workers: int) -> tuple[str, float]:
     """SWAP / saturation vs N (packed WikiText-2) and padding handling (padded SST-2 sentences)."""
     ids = list(range(0, 500, stride))
-    t0 = time.perf_counter()
+    t0, computed, total = time.perf_counter(), 0, 0
     rows = []
     settings = [(n, None, "reference") for n in (8, 16, 32, 64, 128)]
     settings += [(128, "builtin:sst2", "reference"), (128, "builtin:sst2", "mask")]
     for n, data, padding in settings:
         res = run_bench(space, proxies=["swap", "params"], ids=ids, n=n, data=data, padding=padding,
                         workers=workers, progress=False)
+        computed, total = computed + sum(not r.cached for r in res.rows), total + len(res.rows)
         neurons = _neurons(space, res, n, data, padding)
         swaps = np.array([r.values["swap"] for r in res.rows])
         sat = swaps / np.array([neurons[r.id] for r in res.rows])
@@ -86,7 +113,7 @@ def saturation(space, stride: int, workers: int) -> tuple[str, float]:
             f"{ids[-1]}). Saturation = SWAP / hooked neurons (1.0: every neuron's pattern distinct). "
             "`padding=reference` counts padded positions as the published code did; `mask` sets them to the "
             "inactive state. SST-2 sentences are padded to the longest of the 128 chosen.\n\n" + table)
-    return text, time.perf_counter() - t0
+    return text, time.perf_counter() - t0, computed, total
 
 
 def _neurons(space, res, n, data, padding) -> dict[int, int]:
@@ -142,14 +169,19 @@ def main() -> None:
 
     extra = available("transformer") if args.baseline_proxies == "all" else [p for p in args.baseline_proxies.split(",") if p]
     results, sections, timings = {}, [], []
+    timing_file = Path(args.out).with_name(Path(args.out).stem + "_timings.json")
+    saved = json.loads(timing_file.read_text()) if timing_file.exists() else {}
     for build in args.builds.split(","):
         space = get_space("flexibert", build=build)
         t0 = time.perf_counter()
         base = run_bench(space, proxies=["swap", "params"], workers=args.workers)
-        timings.append(f"- {build} build, swap + params, all 500 records at N = 128, L = 128: "
-                       f"{time.perf_counter() - t0:.0f} s this invocation ({args.workers} worker process(es)); "
+        wall, computed = time.perf_counter() - t0, sum(not r.cached for r in base.rows)
+        when = _wall(saved, f"{build}/base", wall, computed, len(base.rows))
+        timings.append(f"- {build} build, swap + params, all 500 records at N = 128, L = 128, "
+                       f"{args.workers} worker process(es): {when}; "
                        f"{base.compute_seconds():.0f} s of scoring summed over records (mean "
-                       f"{base.mean_seconds()['swap']:.2f} s swap per record).")
+                       f"{base.mean_seconds()['swap']:.2f} s swap per record, build "
+                       f"{base.mean_seconds()['build']:.2f} s).")
         mu, sigma, grid = tune(base)
         print(f"{build}: tuned mu={mu} sigma={sigma} (M params) rho={grid[0][2]:.3f} on 0-249", flush=True)
         # swap and params come from the cache; swap_reg is derived from them
@@ -161,13 +193,15 @@ def main() -> None:
         sections.append((f"{build.capitalize()} build: GLUE on both halves",
                          f"μ/σ of `swap_reg` (Θ in millions of parameters, factor exp(-(Θ-μ)²/σ)) chosen by grid "
                          f"search over μ ∈ {MU_GRID}, σ ∈ {SIGMA_GRID} on ids 0–249 (GLUE): **μ = {mu}, "
-                         f"σ = {sigma}** (ρ {grid[0][2]:.3f} there).\n\n" + halves_table(final, rows)))
+                         f"σ = {sigma}** (ρ {grid[0][2]:.3f} there{_verdict(base, mu, sigma, grid)}).\n\n"
+                         + halves_table(final, rows)))
         if extra:
             ids = list(range(0, 500, args.baseline_stride))
             t0 = time.perf_counter()
             allp = run_bench(space, proxies=["swap", *[p for p in extra if p != "swap"]], ids=ids,
                              n=args.baseline_n, regularise=Regularise(mu, sigma, unit="M"), workers=args.workers)
-            secs = time.perf_counter() - t0
+            secs = _wall(saved, f"{build}/subset", time.perf_counter() - t0, sum(not r.cached for r in allp.rows),
+                         len(allp.rows))
             corr, mean_s = allp.correlations(), allp.mean_seconds()
             table = render_table([[p, corr[p]["glue"]["spearman"], corr[p]["glue"]["kendall"],
                                    *(corr[p][t]["spearman"] for t in allp.tasks if t != "glue"),
@@ -181,17 +215,18 @@ def main() -> None:
                              f"gradient proxies cost several forwards and backwards each, so the full 500 × N = 128 "
                              f"run is out of this machine's budget). Same seed, init and mode as above; labels: "
                              f"none (label-needing proxies use the surrogate their card names). Run time "
-                             f"{secs:.0f} s.\n\n" + table))
-        timings.append(f"- {build} build, final rows (swap_reg derived from cached swap and params) and subset "
-                       f"proxies: see the sections above.")
+                             f"{secs}.\n\n" + table))
+
     ref = results.get("reference")
     if ref is not None:
         space = get_space("flexibert", build="reference")
         sections.append(("Peak memory", peak_memory(space)))
         if not args.skip_saturation:
-            text, secs = saturation(space, args.saturation_stride, args.workers)
+            text, secs, computed, total = saturation(space, args.saturation_stride, args.workers)
+            secs = _wall(saved, "saturation", secs, computed, total)
             sections.append(("Saturation: does SWAP carry information beyond size?",
-                             text + f"\n\nSaturation runs: {secs:.0f} s."))
+                             text + f"\n\nSaturation runs: {secs}."))
+    timing_file.write_text(json.dumps(saved, indent=1) + "\n")
     sections.append(("Wall time", "\n".join(timings) +
                      "\n- The reference code measures ~10 s per record at L = 128 on this machine (≈ 80 min)."))
     main_result = ref if ref is not None else next(iter(results.values()))

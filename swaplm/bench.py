@@ -62,7 +62,19 @@ class ArchRow:
     cached: bool = False
 
     def total_seconds(self) -> float:
-        return self.build_seconds + sum(self.seconds.values())
+        """Build + proxy seconds; a proxy derived from others in the same row (its seconds are theirs) counts once."""
+        from .proxies import get_proxy
+
+        def derived(name: str) -> bool:
+            req = getattr(get_proxy(name), "requires", ()) if name in _registered() else ()
+            return bool(req) and all(r in self.seconds for r in req)
+
+        return self.build_seconds + sum(s for p, s in self.seconds.items() if not derived(p))
+
+
+def _registered() -> set[str]:
+    from .proxies import available
+    return set(available())
 
 
 @dataclass

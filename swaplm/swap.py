@@ -15,6 +15,7 @@ processed in neuron chunks so temporaries stay small.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
@@ -28,6 +29,11 @@ from .init import get_init
 
 BINCOUNT_LIMIT = 1 << 22  # one-word codes below this are counted with a histogram instead of a sort
 CHUNK_ELEMENTS = 1 << 22  # elements of an (N, V) slice packed at once (bounds temporary memory to a few MB)
+SMALL_OUTPUT = 1 << 19  # hooked outputs up to this many elements are packed single-threaded
+# with passive OpenMP waiting every parallel op wakes sleeping threads (~0.2 ms each), so small outputs are packed
+# on the calling thread; with spinning threads switching the thread count costs more than it saves
+SMALL_SINGLE_THREAD = os.environ.get(
+    "SWAPLM_SMALL_SINGLE_THREAD", "1" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else "0") != "0"
 _SHIFTS: dict[torch.device, torch.Tensor] = {}
 _WEIGHTS: dict[tuple[int, torch.device], torch.Tensor] = {}
 
@@ -138,7 +144,17 @@ class _Collector:
                 self.skipped.append(name)
                 return
             self.calls += 1
-            self._add(name, out.detach(), nonneg)
+            threads = torch.get_num_threads()
+            if threads > 1 and out.numel() <= SMALL_OUTPUT and SMALL_SINGLE_THREAD:
+                # a small output: packing is a handful of tiny ops, each of which would wake the whole thread
+                # pool (slow when idle threads sleep, e.g. OMP_WAIT_POLICY=PASSIVE); run them on this thread
+                torch.set_num_threads(1)
+                try:
+                    self._add(name, out.detach(), nonneg)
+                finally:
+                    torch.set_num_threads(threads)
+            else:
+                self._add(name, out.detach(), nonneg)
 
         return fn
 
@@ -255,6 +271,16 @@ def repeat_seed(seed: int, r: int) -> int:
     return seed + 1_000_003 * r
 
 
+def _seed(seed: int, device: torch.device) -> None:
+    """``torch.manual_seed`` for the generators a forward on ``device`` draws from (the CPU generator, plus
+    the CUDA ones for a CUDA model); skips queueing a lazy CUDA seed on CPU runs, which costs ~1 ms a call."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed_all(seed)
+    elif device.type != "cpu":
+        torch.manual_seed(seed)
+
+
 def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None = None, seed: int = 0,
                mode: str | None = None, padding: str = "mask", regularise: Regularise | None = None,
                activations=None) -> SwapResult:
@@ -300,7 +326,7 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             for r in range(repeats):
-                torch.manual_seed(repeat_seed(seed, r))
+                _seed(repeat_seed(seed, r), device)
                 if init_fn is not None:
                     init_fn(model)
                 if mode is not None:

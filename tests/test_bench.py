@@ -267,3 +267,11 @@ def test_derived_swap_reg_equals_the_computed_one(tmp_path):
     assert len(set(values(together, "swap_reg").values())) > 1  # the prior is not flat here
     row = together.rows[0]
     assert row.seconds["swap_reg"] == pytest.approx(row.seconds["swap"] + row.seconds["params"])
+
+
+def test_derived_proxy_seconds_are_not_counted_twice():
+    from swaplm.bench import ArchRow
+    row = ArchRow(id=0, key="k", values={}, build_seconds=1.0, seconds={"swap": 2.0, "swap_reg": 2.0, "params": 0.5})
+    assert row.total_seconds() == 3.5          # swap_reg was derived from swap + params: its seconds are theirs
+    alone = ArchRow(id=0, key="k", values={}, build_seconds=1.0, seconds={"swap_reg": 2.0})
+    assert alone.total_seconds() == 3.0        # computed on its own: its own cost

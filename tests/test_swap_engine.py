@@ -285,3 +285,21 @@ def test_swap_reg_proxy_reuses_swap_run_and_matches_engine():
     with torch.no_grad():
         model[0].weight.mul_(2)  # in-place change: the memo must not be used
     assert get_proxy("swap").compute(model, x, ProxyContext(seed=1)) == swap_score(model, x, seed=1).score
+
+
+@pytest.mark.parametrize("single", [True, False])
+def test_small_outputs_packed_single_threaded_give_the_same_codes(monkeypatch, single):
+    import swaplm.swap as sw
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.GELU())
+    x = torch.randn(19, 3, 8, 8)
+    threads = torch.get_num_threads()
+    monkeypatch.setattr(sw, "SMALL_SINGLE_THREAD", not single)
+    other = swap_score(model, x).score
+    torch.set_num_threads(2)
+    try:
+        monkeypatch.setattr(sw, "SMALL_SINGLE_THREAD", single)
+        assert swap_score(model, x).score == other
+        assert torch.get_num_threads() == 2  # the thread count is put back
+    finally:
+        torch.set_num_threads(threads)
