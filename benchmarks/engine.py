@@ -6,7 +6,7 @@ Time: median wall seconds over interleaved rounds (bare, naive, swaplm, bare, ..
 Peak memory: the peak of live tensor bytes allocated during the call (allocations and frees recorded by the
 torch profiler, summed in time order). For the naive variant on the transformers the profiler cannot parse the
 millions of events ``torch.unique`` emits, so the table gives a lower bound instead: the float32 (neurons × N)
-matrix it must hold (neurons × N × 4 bytes), never less than its true peak.
+matrix it concatenates, twice (the matrix and its sign are alive at once), never more than its true peak.
 Weights and the input batch, allocated before the call, are not counted either way.
 The naive column is the reference algorithm: keep every hooked output as float32, concatenate, sign,
 transpose and ``torch.unique(dim=0)``.
@@ -125,8 +125,8 @@ def main() -> None:
             t = statistics.median(times[name])
             if name in mems:
                 mem = f"{mems[name] / 2**20:.1f} | {mems[name] / m_bare:.2f}×"
-            else:  # lower bound: the (neurons x N) float32 matrix the naive algorithm concatenates
-                floor = swap_score(model, inputs).neurons * batch_size(inputs) * 4
+            else:  # lower bound: the (neurons x N) float32 matrix coexists with its sign (and first with the outputs)
+                floor = 2 * swap_score(model, inputs).neurons * batch_size(inputs) * 4
                 mem = f"≥ {floor / 2**20:.1f} | ≥ {floor / m_bare:.2f}×"
             lines.append(f"| {title} | {name} | {t:.4f} | {t / t_bare:.2f}× | {mem} | {scores.get(name, '')} |")
         print("\n".join(lines[-3:]), flush=True)
@@ -141,8 +141,8 @@ def main() -> None:
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, train mode, no_grad. "
             f"Times are medians of interleaved rounds; ratios are against the bare forward of the same model "
             f"and batch in the same run. Peak memory: the peak of live tensor bytes allocated during the call (torch "
-            f"profiler; weights and batch excluded). Naive SWAP on the transformers: ≥ the size of the float32 "
-            f"(neurons × N) matrix it concatenates (the profiler cannot parse the millions of events of its "
+            f"profiler; weights and batch excluded). Naive SWAP on the transformers: ≥ twice the float32 "
+            f"(neurons × N) matrix it concatenates (the matrix and its sign are alive together) (the profiler cannot parse the millions of events of its "
             f"`torch.unique`). swaplm packs small hooked outputs on one thread under `OMP_WAIT_POLICY=PASSIVE` "
             f"(see `SMALL_SINGLE_THREAD` in `swaplm/swap.py`).\n\n"
             + table + "\n")
