@@ -63,18 +63,18 @@ class ArchRow:
 
     def total_seconds(self) -> float:
         """Build + proxy seconds; a proxy derived from others in the same row (its seconds are theirs) counts once."""
-        from .proxies import get_proxy
-
-        def derived(name: str) -> bool:
-            req = getattr(get_proxy(name), "requires", ()) if name in _registered() else ()
-            return bool(req) and all(r in self.seconds for r in req)
-
-        return self.build_seconds + sum(s for p, s in self.seconds.items() if not derived(p))
+        return self.build_seconds + sum(
+            s for p, s in self.seconds.items() if not (_requires(p) and all(r in self.seconds for r in _requires(p))))
 
 
-def _registered() -> set[str]:
-    from .proxies import available
-    return set(available())
+def _requires(name: str) -> tuple[str, ...]:
+    """The proxies a registered proxy can be derived from (() for unknown names and non-derived proxies)."""
+    from .proxies import get_proxy
+
+    try:
+        return tuple(get_proxy(name).requires)
+    except SwapError:
+        return ()
 
 
 @dataclass
