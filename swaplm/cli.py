@@ -123,7 +123,8 @@ def score(
     names = ["swap"] + [p for p in _split(proxy) if p != "swap"]
     chosen = [get_proxy(p) for p in names]  # unknown names fail before loading anything
     net, tokenizer, info = models.load(model, init="pretrained" if init is Init.pretrained else "random",
-                                       device=dev, trust_remote_code=trust_remote_code)
+                                       device=dev, trust_remote_code=trust_remote_code,
+                                       seed=seed if init is Init.random else None)
     batch = data_mod.make_batch(data, model_kind=info.get("modality", "text"), tokenizer=tokenizer, n=batch_size,
                                 max_length=max_length, seed=seed, text_column=text_column)
     reinit = {Init.gaussian: "gaussian", Init.default: "default"}.get(init)

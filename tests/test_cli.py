@@ -40,9 +40,19 @@ def test_score_json_builtin(capsys, monkeypatch):
     assert rec["samples"] == 8 and rec["neurons"] > 0 and 0 < rec["score"] <= rec["neurons"]
     assert rec["model"] == "builtin:bert-tiny" and rec["batch_size"] == 8 and rec["max_length"] == 32
     assert rec["device"] == "cpu" and "torch" in rec["versions"]
-    code2, out2, _ = run(["score", "builtin:bert-tiny", "--init", "random", "--data", "builtin:wikitext2",
-                          "--batch-size", "8", "--max-length", "32", "--json", "--device", "cpu"], capsys, monkeypatch)
-    assert json.loads(out2)["score"] == rec["score"]  # same seed, same score
+
+
+def test_score_random_init_follows_the_seed_not_the_global_rng(capsys, monkeypatch):
+    argv = ["score", "builtin:bert-tiny", "--init", "random", "--data", "builtin:wikitext2",
+            "--batch-size", "16", "--max-length", "32", "--json", "--device", "cpu"]
+    scores = []
+    for global_seed, seed in [(1, "0"), (2, "0"), (1, "1")]:
+        torch.manual_seed(global_seed)  # whatever state the caller's RNG is in
+        code, out, _ = run([*argv, "--seed", seed], capsys, monkeypatch)
+        assert code == 0
+        scores.append(json.loads(out)["score"])
+    assert scores[0] == scores[1]  # same --seed: same random weights, same score
+    assert scores[2] != scores[0]  # another --seed: other weights (N = 16 is far from saturation here)
 
 
 def test_score_table_output(capsys, monkeypatch, tmp_path):
