@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
 import sys
 import time
@@ -135,7 +136,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.out:
-        cmd = "OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py " + " ".join(sys.argv[1:])
+        policy = os.environ.get("OMP_WAIT_POLICY")
+        cmd = (f"OMP_WAIT_POLICY={policy} " if policy else "") + "python benchmarks/engine.py " + " ".join(sys.argv[1:])
         Path(args.out).write_text(
             "# Engine benchmark: bare forward vs naive SWAP vs swaplm\n\n"
             f"Command: `{cmd}`\n\n"
