@@ -109,12 +109,13 @@ def test_corrupt_and_truncated_lines_are_warned_and_recomputed(tmp_path):
     first = bench(TinySpace(), tmp_path)
     path = first.cache_path
     lines = path.read_text().splitlines()
-    assert json.loads(lines[0])["settings"]["seed"] == 0  # header line
-    by_id = {json.loads(line)["id"]: i for i, line in enumerate(lines[1:], 1)}
-    lines[by_id[1]] = '{"id": 1, "key": "w2", "values": {"swap": "garbage"'
-    bad_value = json.loads(lines[by_id[3]])
-    bad_value["values"]["swap"] = "NaN"
-    lines[by_id[3]] = json.dumps(bad_value)
+    assert json.loads(lines[0]) == {"swaplm_store": 1}  # header line
+    by_key = {json.loads(line)["key"]: i for i, line in enumerate(lines[1:], 1)}
+    lines[by_key["w2"]] = '{"key": "w2", "columns": {"swap": "garbage"'
+    bad_value = json.loads(lines[by_key["w4"]])
+    col = next(c for c in bad_value["columns"] if c.startswith("swap#"))
+    bad_value["columns"][col]["value"] = "NaN"
+    lines[by_key["w4"]] = json.dumps(bad_value)
     path.write_text("\n".join(lines[:-1]) + "\n" + lines[-1][: len(lines[-1]) // 2])  # last line cut mid-write
 
     space = TinySpace()
@@ -148,11 +149,11 @@ def test_failures_are_recorded_with_reason(tmp_path):
                              "params": "build failed: ValueError: unsupported width"}
     assert result.failures() == {"test_flaky": 3, "params": 1}
     c = result.correlations()["test_flaky"]["acc"]
-    assert c["n"] == 3 and c["dropped"] == 3
+    assert c["n"] == 6 and c["non_finite"] == 3 and c["dropped"] == 0  # failures ranked worst, not dropped
 
-    line = [json.loads(s) for s in result.cache_path.read_text().splitlines()[1:] if '"id": 1,' in s][0]
-    col = next(c for c in line["values"] if c.startswith("test_flaky#"))
-    assert line["values"][col] == {"failed": row[1].failed["test_flaky"]}
+    line = [json.loads(s) for s in result.cache_path.read_text().splitlines()[1:] if '"key": "w2"' in s][0]
+    col = next(c for c in line["columns"] if c.startswith("test_flaky#"))
+    assert line["columns"][col]["failed"] == row[1].failed["test_flaky"] and "value" not in line["columns"][col]
     cached = bench(TinySpace(broken=4), tmp_path, proxies=("test_flaky", "params"))
     assert cached.computed == 0 and {r.id: r.failed for r in cached.rows} == {r.id: r.failed for r in result.rows}
 

@@ -1,0 +1,76 @@
+"""Small model and batch helpers shared by the engine, the proxies and the evaluation layer.
+
+* :func:`snapshot` / :func:`restore`: copy a model's parameters, buffers and train/eval flags and put them back
+  (so several proxies see identical starting weights);
+* :func:`to_device`: move an image tensor or a dict / ``BatchEncoding`` of tensors;
+* :func:`batch_len`: the number of samples N of a batch.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+
+from .errors import SwapError
+
+
+@dataclass
+class ModelState:
+    """What :func:`restore` puts back: ``tensors`` (name -> detached copy of every parameter and buffer)
+    and ``training`` (module -> its train flag)."""
+
+    tensors: dict[str, torch.Tensor]
+    training: dict[nn.Module, bool]
+
+
+def snapshot(model: nn.Module) -> ModelState:
+    """Copy of the model's weights, buffers and per-module train/eval flags."""
+    return ModelState({k: v.detach().clone() for k, v in model.state_dict(keep_vars=False).items()},
+                      {m: m.training for m in model.modules()})
+
+
+def restore(model: nn.Module, state: ModelState) -> None:
+    """Put a :func:`snapshot` back in place (same tensor objects, values copied) and clear gradients."""
+    with torch.no_grad():
+        current = model.state_dict()
+        for k, v in state.tensors.items():
+            current[k].copy_(v)
+    for m, training in state.training.items():
+        m.training = training
+    model.zero_grad(set_to_none=True)
+
+
+def to_device(batch, device: torch.device | str):
+    """``batch`` on ``device``: a tensor, a ``BatchEncoding`` (kept as one) or a dict of tensors (non-tensor
+    values kept); None stays None."""
+    if batch is None:
+        return None
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device)
+    if isinstance(batch, Mapping):
+        if hasattr(batch, "to") and hasattr(batch, "data"):  # transformers.BatchEncoding
+            return batch.to(device)
+        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    raise SwapError(f"a batch must be a tensor (N, ...) or a dict of tensors, got {type(batch).__name__}")
+
+
+def batch_len(batch) -> int:
+    """Number of samples N: the first dimension of an image tensor, or of ``input_ids`` (else the first
+    tensor with a dimension) of a dict of tensors."""
+    if isinstance(batch, torch.Tensor):
+        if not batch.dim():
+            raise SwapError("a batch tensor must have a sample dimension, got a scalar")
+        return int(batch.shape[0])
+    if isinstance(batch, Mapping):
+        ids = batch.get("input_ids")
+        if isinstance(ids, torch.Tensor) and ids.dim():
+            return int(ids.shape[0])
+        for v in batch.values():
+            if isinstance(v, torch.Tensor) and v.dim():
+                return int(v.shape[0])
+    raise SwapError(f"a batch must be a tensor (N, ...) or a dict of tensors, got {type(batch).__name__}")
+
+
+__all__ = ["ModelState", "snapshot", "restore", "to_device", "batch_len"]
