@@ -92,10 +92,20 @@ def _split(csv: Optional[str]) -> list[str]:
     return [p.strip() for p in (csv or "").split(",") if p.strip()]
 
 
+def _regularise(mu: Optional[float], sigma: Optional[float], unit: str):
+    """The size prior given by --reg-mu/--reg-sigma/--reg-unit, or None when neither is given."""
+    from .swap import Regularise
+
+    if (mu is None) != (sigma is None):
+        raise SwapError("--reg-mu and --reg-sigma go together")
+    return None if mu is None else Regularise(mu, sigma, unit=unit)  # checks unit and sigma > 0
+
+
 @app.command()
 def score(
     model: str = typer.Argument(..., help="HF hub id, local directory or config.json, or builtin:bert-tiny|bert-small|minilm"),
-    data: str = typer.Option("auto", help="builtin:wikitext2|sst2|cifar10, a hub dataset (wikitext, sst2), or a file/folder"),
+    data: str = typer.Option("auto", help="auto (shipped WikiText-2 for text models, CIFAR-10 for image models), "
+                                          "builtin:wikitext2|sst2|cifar10, a hub dataset (wikitext, sst2), or a file/folder"),
     batch_size: int = typer.Option(128, "--batch-size", "-n", help="samples N in the batch (changes the metric)"),
     max_length: int = typer.Option(128, help="tokens per text sample"),
     repeats: int = typer.Option(1, help="forwards to average (with --init gaussian/default: fresh weights each)"),
@@ -104,6 +114,9 @@ def score(
     mode: Mode = typer.Option(Mode.eval, help="train (reference: dropout/BN batch stats), eval, or as-is"),
     padding: Padding = typer.Option(Padding.mask, help="mask: padded positions get state 0; reference: counted"),
     proxy: Optional[str] = typer.Option(None, help="comma-separated extra proxies (see `swaplm proxies`)"),
+    reg_mu: Optional[float] = typer.Option(None, help="size prior of swap_reg: mu (with --reg-sigma)"),
+    reg_sigma: Optional[float] = typer.Option(None, help="size prior of swap_reg: sigma (divides (Θ-μ)²)"),
+    reg_unit: str = typer.Option("k", help="unit of Θ for --reg-mu/--reg-sigma: 1, k or M parameters"),
     text_column: Optional[str] = typer.Option(None, help="text column of a table/hub dataset"),
     device: Device = typer.Option(Device.auto),
     trust_remote_code: bool = typer.Option(False, help="allow model code from the hub (off by default)"),
@@ -122,16 +135,29 @@ def score(
     quiet_hf()
     names = ["swap"] + [p for p in _split(proxy) if p != "swap"]
     chosen = [get_proxy(p) for p in names]  # unknown names fail before loading anything
+    regularise = _regularise(reg_mu, reg_sigma, reg_unit)
+    if "swap_reg" in names and regularise is None:
+        # no prior fits every model: a prior far from the model's size makes the factor 0 (a score of 0 says nothing)
+        raise SwapError("--proxy swap_reg needs a size prior for this model: pass --reg-mu and --reg-sigma "
+                        "(Θ in --reg-unit parameters: 1, k or M)")
     net, tokenizer, info = models.load(model, init="pretrained" if init is Init.pretrained else "random",
                                        device=dev, trust_remote_code=trust_remote_code,
                                        seed=seed if init is Init.random else None)
-    batch = data_mod.make_batch(data, model_kind=info.get("modality", "text"), tokenizer=tokenizer, n=batch_size,
-                                max_length=max_length, seed=seed, text_column=text_column)
+    kind = info.get("modality", "text")
+    positions = getattr(getattr(net, "config", None), "max_position_embeddings", None)
+    if kind == "text" and isinstance(positions, int) and max_length > positions:
+        raise SwapError(f"--max-length {max_length} is above the {positions} positions of {model!r}: "
+                        f"pass --max-length {positions} or less")
+    image_size = info.get("image_size")
+    image_size = image_size[0] if isinstance(image_size, (list, tuple)) else image_size
+    source = data_mod.resolve_source(data, kind)  # auto: the shipped sample for the model's modality
+    batch = data_mod.make_batch(source, model_kind=kind, tokenizer=tokenizer, n=batch_size, max_length=max_length,
+                                seed=seed, text_column=text_column, image_size=image_size)
     reinit = {Init.gaussian: "gaussian", Init.default: "default"}.get(init)
     if init is Init.random and repeats > 1:
         reinit = "default"
     ctx = ProxyContext(seed=seed, repeats=repeats, init=reinit, mode=None if mode is Mode.asis else mode.value,
-                       padding=padding.value)
+                       padding=padding.value, regularise=regularise)
     from .swap import swap_score
 
     res = swap_score(net, batch, repeats=repeats, init=reinit, seed=seed, mode=ctx.mode, padding=ctx.padding)
@@ -141,13 +167,15 @@ def score(
             extra[p.name] = p.compute(net, batch, ctx)
         except SwapError as e:
             extra[p.name] = {"failed": str(e)}
-    record = {**res.to_dict(), "model": model, "data": data, "batch_size": batch_size, "max_length": max_length,
+    record = {**res.to_dict(), "model": model, "data": source, "batch_size": batch_size, "max_length": max_length,
               "init": init.value, "mode": mode.value, "padding": padding.value, "seed": seed, "device": dev,
+              "regularise": None if regularise is None else {"mu": regularise.mu, "sigma": regularise.sigma,
+                                                             "unit": regularise.unit},
               "versions": versions(), "proxies": extra}
     if as_json:
         print(json.dumps(record))
         return
-    rows = {"model": model, "data": data, "SWAP score": res.score, "neurons": res.neurons, "samples": res.samples,
+    rows = {"model": model, "data": source, "SWAP score": res.score, "neurons": res.neurons, "samples": res.samples,
             "saturation": res.saturation, "repeats": res.repeats, "hooked calls": res.calls,
             "parameters": res.params, "device": dev, "seconds": res.seconds}
     for k, v in extra.items():
@@ -263,28 +291,21 @@ def list_proxies(as_json: bool = typer.Option(False, "--json", help="print a JSO
 
 
 def main() -> None:
-    """Entry point: run the app, turning SwapError (and a few expected failures) into one line + exit 1."""
+    """Entry point. A SwapError is one line on stderr and exit code 1; usage errors (unknown command, missing
+    argument, bad option value) are typer's own short usage message and exit code 2."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # standalone mode: typer reports its own (click) usage errors, whichever click copy it ships; a SwapError is
+    # not a click exception, so it comes out of app() unchanged
     try:
-        app(standalone_mode=False)
+        app(standalone_mode=True)
     except SwapError as e:
         err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
-    except KeyboardInterrupt:
-        err.print("interrupted (results computed so far are kept in the cache)")
-        sys.exit(130)
-    except Exception as e:  # click usage errors etc.
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Exit):
-            sys.exit(e.exit_code)
-        if isinstance(e, click.exceptions.Abort):
-            sys.exit(1)
+    except SystemExit as e:
+        if e.code == 130:  # typer turns Ctrl-C into exit code 130
+            err.print("interrupted (results computed so far are kept in the cache)")
         raise
 
 

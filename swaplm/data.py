@@ -332,14 +332,25 @@ def text_batch(source: str = "builtin:wikitext2", tokenizer=None, n: int = 128, 
     return BatchEncoding(encoding)
 
 
+AUTO_SOURCES = {"text": "builtin:wikitext2", "image": "builtin:cifar10"}
+
+
+def resolve_source(data: str | None, model_kind: str = "text") -> str:
+    """The source a ``--data`` value means for a model of ``model_kind``: ``None`` or ``"auto"`` is the shipped
+    sample (WikiText-2 blocks for text models, CIFAR-10 images for image models; offline); anything else as is."""
+    if model_kind not in AUTO_SOURCES:
+        raise SwapError(f"unknown model kind {model_kind!r}: use 'text' or 'image'")
+    return AUTO_SOURCES[model_kind] if data in (None, "auto") else data
+
+
 def make_batch(data: str | None = None, *, model_kind: str = "text", tokenizer=None, n: int = 128,
                max_length: int = 128, seed: int = 0, text_column: str | None = None,
                image_size: int | None = None):
     """Turn a ``--data`` value into model inputs: a BatchEncoding for text models, a float tensor (n, 3, H, W)
-    for image models. ``data=None`` uses builtin:wikitext2 (text) or builtin:cifar10 (image)."""
+    for image models. ``data=None`` or ``"auto"`` uses builtin:wikitext2 (text) or builtin:cifar10 (image);
+    ``image_size`` resizes images to the model's input size."""
+    source = resolve_source(data, model_kind)
     if model_kind == "text":
-        return text_batch(data or "builtin:wikitext2", tokenizer=tokenizer, n=n, max_length=max_length, seed=seed,
+        return text_batch(source, tokenizer=tokenizer, n=n, max_length=max_length, seed=seed,
                           text_column=text_column)
-    if model_kind == "image":
-        return load_images(data or "builtin:cifar10", n, seed=seed, size=image_size)
-    raise SwapError(f"unknown model kind {model_kind!r}: use 'text' or 'image'")
+    return load_images(source, n, seed=seed, size=image_size)

@@ -133,3 +133,69 @@ def test_bench_flexibert_tasks_and_build(capsys, monkeypatch, tmp_path):
     assert "num_layers" in rec["correlations"] and "sum_feed_forward" in rec["correlations"]
     code, _, err = run(["bench", "flexibert", "--task", "imagenet", "--limit", "2"], capsys, monkeypatch)
     assert code != 0 and "unknown task" in err and len(err.strip().splitlines()) == 1
+
+
+def test_score_without_data_uses_the_shipped_text_sample(capsys, monkeypatch):
+    """--data defaults to auto: a text model gets the shipped WikiText-2 blocks (offline), the same batch as
+    --data builtin:wikitext2."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    argv = ["score", "builtin:bert-tiny", "--init", "random", "--batch-size", "8", "--max-length", "32", "--json",
+            "--device", "cpu"]
+    code, out, err = run(argv, capsys, monkeypatch)
+    assert code == 0, err
+    auto = json.loads(out)
+    assert auto["data"] == "builtin:wikitext2" and auto["samples"] == 8
+    code, out, _ = run([*argv, "--data", "builtin:wikitext2"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["scores"] == auto["scores"]
+
+
+@pytest.mark.parametrize("image_size", [32, 64])
+def test_score_without_data_gives_a_vision_model_cifar10(image_size, capsys, monkeypatch, tmp_path):
+    """A vision model (pixel_values input) scored without --data gets the shipped CIFAR-10 images, resized to
+    the model's image size."""
+    from transformers import ViTConfig, ViTModel
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    torch.manual_seed(0)
+    ViTModel(ViTConfig(image_size=image_size, patch_size=8, hidden_size=32, num_hidden_layers=1,
+                       num_attention_heads=2, intermediate_size=48)).save_pretrained(tmp_path / "vit")
+    code, out, err = run(["score", str(tmp_path / "vit"), "--batch-size", "8", "--json", "--device", "cpu"],
+                         capsys, monkeypatch)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["data"] == "builtin:cifar10" and rec["samples"] == 8 and 0 < rec["score"] <= rec["neurons"]
+    code, out, _ = run(["score", str(tmp_path / "vit"), "--batch-size", "8", "--json", "--device", "cpu",
+                        "--data", "builtin:cifar10"], capsys, monkeypatch)
+    assert code == 0 and json.loads(out)["scores"] == rec["scores"]
+
+
+@pytest.mark.parametrize("case", ["swap_reg_without_prior", "reg_mu_alone", "bad_reg_unit", "max_length_too_long"])
+def test_score_prior_and_length_errors_are_one_line(case, capsys, monkeypatch):
+    base = ["score", "builtin:bert-tiny", "--init", "random", "--batch-size", "4", "--max-length", "16"]
+    argv = {
+        "swap_reg_without_prior": [*base, "--proxy", "swap_reg"],
+        "reg_mu_alone": [*base, "--proxy", "swap_reg", "--reg-mu", "2"],
+        "bad_reg_unit": [*base, "--proxy", "swap_reg", "--reg-mu", "2", "--reg-sigma", "4", "--reg-unit", "G"],
+        "max_length_too_long": ["score", "builtin:bert-tiny", "--init", "random", "--batch-size", "4",
+                                "--max-length", "513"],
+    }[case]
+    code, out, err = run(argv, capsys, monkeypatch)
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("error:"), err
+    assert "Traceback" not in err + out
+    assert {"swap_reg_without_prior": "size prior", "reg_mu_alone": "go together", "bad_reg_unit": "unit",
+            "max_length_too_long": "512 positions"}[case] in lines[0]
+
+
+def test_score_swap_reg_with_a_prior_is_the_prior_times_swap(capsys, monkeypatch):
+    import math
+
+    code, out, err = run(["score", "builtin:bert-tiny", "--init", "random", "--batch-size", "8", "--max-length", "32",
+                          "--proxy", "swap_reg", "--reg-mu", "4", "--reg-sigma", "4", "--reg-unit", "M", "--json",
+                          "--device", "cpu"], capsys, monkeypatch)
+    assert code == 0, err
+    rec = json.loads(out)
+    factor = math.exp(-((rec["params"] / 1e6 - 4) ** 2) / 4)
+    assert 0.01 < factor < 1 and rec["regularise"] == {"mu": 4.0, "sigma": 4.0, "unit": "M"}
+    assert rec["proxies"]["swap_reg"] == pytest.approx(rec["raw_score"] * factor, rel=1e-12)
