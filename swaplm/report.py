@@ -88,6 +88,59 @@ def versions() -> dict[str, str]:
     return out
 
 
+def ci_text(value: Any, ci: Sequence[float] | None, digits: int = 3) -> str:
+    """``"0.702 [0.65, 0.75]"``: a statistic with its 95 % bootstrap interval (two decimals); "—" if undefined."""
+    head = fmt(value, digits)
+    if head == "—" or not ci or any(c is None or not math.isfinite(c) for c in ci):
+        return head
+    return f"{head} [{ci[0]:.2f}, {ci[1]:.2f}]"
+
+
+def provenance_rows(result) -> list[tuple[str, str]]:
+    """Settings-table rows saying when and with which versions the result's rows were computed (from the
+    rows' own ``computed_at`` / ``versions``; "unknown" where the cache lines do not carry them)."""
+    prov = result.provenance()
+    when = prov["computed_at"]
+    if when is None:
+        when_text = "unknown (the cache lines carry no computation time)"
+    else:
+        when_text = when["first"] if when["first"] == when["last"] else f"{when['first']} – {when['last']}"
+        if prov["rows_dated"] < prov["rows"]:
+            when_text += f" ({prov['rows_dated']} of {prov['rows']} rows dated; the rest unknown)"
+    if prov["versions"]:
+        vers_text = "; ".join(", ".join(f"{k} {v}" for k, v in d.items()) for d in prov["versions"])
+    else:
+        vers_text = "unknown (the cache lines carry no versions)"
+    return [("rows computed at", when_text), ("versions that computed the rows", vers_text)]
+
+
+def wall_text(result) -> str:
+    """This invocation's wall time and the scoring seconds stored with the rows (cached ones included)."""
+    return (f"{result.wall_seconds:.1f} s this invocation ({result.computed} of {len(result.rows)} rows scored "
+            f"now); {result.compute_seconds():.1f} s of scoring summed over the per-architecture seconds "
+            "stored with the rows")
+
+
+def strata_table(result, tasks: Sequence[str] | None = None) -> str | None:
+    """Markdown table of the mean within-stratum Spearman ρ (with its 95 % interval) of every proxy and
+    baseline per task, plus each stratum's ρ on the first task; None when the space defines no strata."""
+    if result.strata() is None:
+        return None
+    tasks = list(tasks or result.tasks)
+    corr = result.correlations(intervals=True)
+    first = next(iter(corr.values()))[tasks[0]]["within_strata"]["strata"]
+    labels = list(first)
+    rows = []
+    for name, per_task in corr.items():
+        w = {t: per_task[t]["within_strata"] for t in tasks}
+        rows.append([name, *(ci_text(w[t]["spearman_mean"], w[t].get("spearman_mean_ci")) for t in tasks),
+                     *(w[tasks[0]]["strata"][lab]["spearman"] for lab in labels)])
+    sizes = ", ".join(f"{lab}: {first[lab]['n']}" for lab in labels)
+    table = render_table(rows, ["proxy / baseline", *(f"{t}: mean ρ within strata" for t in tasks),
+                                *(f"{tasks[0]} ρ {lab}" for lab in labels)])
+    return f"Architectures per stratum: {sizes}.\n\n" + table
+
+
 def _device_text(device: str) -> str:
     if device.startswith("cuda"):
         try:
@@ -115,8 +168,7 @@ def scatter_plot(result, proxy: str, task: str, path: Path) -> Path:
 
     pairs = [(x, y) for x, y in zip(result.values(proxy), result.truth(task))
              if x is not None and y is not None and math.isfinite(x) and math.isfinite(y)]
-    c = stats.correlations([p[0] for p in pairs], [p[1] for p in pairs],
-                           higher_is_better=result.higher_is_better.get(proxy, True))
+    c = result.correlations()[proxy][task]  # non-finite values ranked worst, as in the tables
     fig = Figure(figsize=(5, 4), dpi=120)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
@@ -127,7 +179,8 @@ def scatter_plot(result, proxy: str, task: str, path: Path) -> Path:
             ax.set_xscale("log")
     ax.set_xlabel(proxy)
     ax.set_ylabel(task)
-    ax.set_title(f"{result.space}: {proxy} vs {task}  (ρ = {fmt(c['spearman'])}, n = {c['n']})", fontsize=9)
+    missing = f", {c['non_finite']} non-finite not drawn" if c["non_finite"] else ""
+    ax.set_title(f"{result.space}: {proxy} vs {task}  (ρ = {fmt(c['spearman'])}, n = {c['n']}{missing})", fontsize=9)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,7 +199,7 @@ def write_report(result, path: str | Path, *, command: str, title: str | None = 
     path.parent.mkdir(parents=True, exist_ok=True)
     s = result.settings
     task = headline_task or (result.tasks[0] if result.tasks else None)
-    corr = result.correlations()
+    corr = result.correlations(intervals=True)
     names = list(corr)
     v = versions()
     lines: list[str] = [f"# {title or f'SWAP benchmark: {result.space}'}", ""]
@@ -170,24 +223,39 @@ def write_report(result, path: str | Path, *, command: str, title: str | None = 
         ("batch sha256", (s.get("batch_sha256") or "")[:16]),
         ("seed", s.get("seed")),
         ("device", _device_text(str(s.get("device", "cpu")))),
-        ("wall time", f"{result.wall_seconds:.1f} s this invocation; {result.compute_seconds():.1f} s scoring "
-                      "all architectures (cached ones included)"),
-        ("date", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-        ("versions", ", ".join(f"{k} {val}" for k, val in v.items())),
+        ("wall time", wall_text(result)),
+        *provenance_rows(result),
+        ("report written", datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC") + " with "
+                           + ", ".join(f"{k} {val}" for k, val in v.items())),
     ]
     lines += [render_table([(k, str(val)) for k, val in setting_rows], ["setting", "value"]), ""]
 
+    lines += ["Every correlation carries its 95 % bootstrap interval [low, high] (1000 resamples of the "
+              "architectures, seed 0). A proxy value that is not finite (a failed proxy: "
+              "−inf, NaN, an error) is ranked as the **worst** architecture, so every proxy is ranked on the same "
+              "architectures; `non-finite` counts such values. Pearson r, being linear in the values, uses the "
+              "finite ones only.", ""]
     if len(result.tasks) > 1:
         lines += ["## Spearman ρ per task", ""]
-        lines += [render_table([[n, *(corr[n][t]["spearman"] for t in result.tasks)] for n in names],
+        lines += [render_table([[n, *(ci_text(corr[n][t]["spearman"], corr[n][t].get("spearman_ci"))
+                                      for t in result.tasks)] for n in names],
                                ["proxy", *result.tasks]), ""]
     lines += ["## Ranking statistics", ""]
     lines += [f"Top-k statistics: P@top-k is the share of the true top-k found in the proxy's top-k; best rank@k "
-              f"is the true rank (1 = best) of the best architecture among the proxy's top-k (— when k ≥ n). "
-              f"Failed proxy values are dropped; `dropped` counts them.", ""]
-    table = [[n, t, *(corr[n][t][k] for k, _ in STAT_COLUMNS), corr[n][t]["dropped"]]
+              f"is the true rank (1 = best) of the best architecture among the proxy's top-k (— when k ≥ n).", ""]
+    cols = [(k, c) for k, c in STAT_COLUMNS if k not in ("spearman", "kendall", "pearson")]
+    table = [[n, t, corr[n][t]["n"], *(ci_text(corr[n][t][k], corr[n][t].get(f"{k}_ci"))
+                                      for k in ("spearman", "kendall", "pearson")),
+              *(corr[n][t][k] for k, _ in cols[1:]), corr[n][t]["non_finite"]]
              for n in names for t in result.tasks]
-    lines += [render_table(table, ["proxy", "task", *(c for _, c in STAT_COLUMNS), "dropped"]), ""]
+    lines += [render_table(table, ["proxy", "task", "n", "Spearman ρ [95 % CI]", "Kendall τ [95 % CI]",
+                                   "Pearson r [95 % CI]", *(c for _, c in cols[1:]), "non-finite"]), ""]
+    strata = strata_table(result)
+    if strata is not None:
+        lines += ["## Within strata", "",
+                  "Mean Spearman ρ inside each stratum of the space (`space.stratum(arch)`), with a 95 % bootstrap "
+                  "interval that resamples architectures inside each stratum: what a proxy ranks beyond the "
+                  "grouping itself.", "", strata, ""]
 
     lines += ["## Cost", ""]
     mean_s, failures = result.mean_seconds(), result.failures()
@@ -224,4 +292,5 @@ def _failure_examples(result, per_proxy: int = 3) -> list[tuple[str, int, str]]:
     return out
 
 
-__all__ = ["write_report", "render_table", "scatter_plot", "versions", "fmt", "seconds_text", "STAT_COLUMNS"]
+__all__ = ["write_report", "render_table", "scatter_plot", "versions", "fmt", "seconds_text", "STAT_COLUMNS",
+           "ci_text", "provenance_rows", "wall_text", "strata_table"]

@@ -7,8 +7,15 @@ Conventions
   lower-is-better proxy passes ``-scores`` (``correlations(..., higher_is_better=False)`` does this).
 * Ties are handled as the expected value under random tie-breaking, so the result never depends on
   input order; without ties it is the usual count / rank.
-* ``correlations`` drops pairs where either side is NaN / None / infinite (a failed proxy) and
-  reports how many it kept (``n``) and dropped (``dropped``).
+* ``correlations`` ranks a proxy value that is not finite (None, NaN, ±inf: a failed proxy) as the
+  **worst** architecture (all such values tie), so every proxy is compared on the same architectures;
+  ``non_finite`` counts them. Pairs whose *truth* is missing are dropped (``dropped``); ``n`` is the number
+  of architectures ranked. Pearson r is linear in the values, so it uses the finite pairs only.
+  The low-level ``spearman`` / ``kendall`` / ``pearson`` / ``precision_at_k`` / ``best_rank_at_k`` drop
+  non-finite pairs (``clean``).
+* ``bootstrap_ci`` gives percentile bootstrap intervals (architectures resampled with replacement, seeded:
+  the same inputs always give the same interval); ``within_strata`` the mean Spearman ρ inside groups of
+  architectures (e.g. equal depth and width), with a bootstrap that resamples inside each group.
 
 ``RankingMetric`` (an ``evaluate.Metric`` defined here, so no hub download is needed) offers the same
 numbers in the Hugging Face ``evaluate`` convention; it is created on first access because importing
@@ -138,37 +145,179 @@ def best_rank_at_k(scores: ArrayLike, truth: ArrayLike, k: int | float) -> float
     return float(expected)
 
 
-def correlations(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool = True) -> dict[str, Any]:
-    """All ranking statistics of one proxy against one task.
+def worst_ranked(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool = True
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Orient and complete a proxy for ranking: ``(scores, truth, finite, dropped)``.
 
-    Keys: ``n`` (pairs kept), ``dropped`` (NaN/None/inf pairs removed), ``spearman``, ``kendall``,
-    ``pearson`` (sign-corrected so that positive means "ranks like the truth" when
-    ``higher_is_better`` is False), ``precision@10`` (share of the true top-10 in the proxy's
-    top-10), ``precision@10%`` (same for the top 10 %), ``best_rank@10`` (true rank of the best of
-    the proxy's top-10). A top-k statistic is NaN when k ≥ n, where it says nothing.
+    Pairs with a non-finite truth are removed (``dropped`` counts them). Scores are negated when
+    ``higher_is_better`` is False, and every non-finite score (None, NaN, ±inf: a failed proxy) is replaced
+    by a value below every finite one, so it ranks as the worst architecture (all of them tie there).
+    ``finite`` marks the scores that were finite.
     """
-    s, t, dropped = clean(scores, truth)
+    s, t = _as_float(scores), _as_float(truth)
+    if s.shape != t.shape:
+        raise ValueError(f"scores and truth differ in length: {s.size} vs {t.size}")
+    keep = np.isfinite(t)
+    s, t = s[keep], t[keep]
     if not higher_is_better:
         s = -s
+    finite = np.isfinite(s)
+    if not finite.all():
+        s = s.copy()
+        lowest = s[finite].min() if finite.any() else 0.0
+        s[~finite] = lowest - 1.0  # only the order matters to the rank statistics that use it
+    return s, t, finite, int((~keep).sum())
+
+
+def correlations(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool = True, *,
+                 intervals: bool = False, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """All ranking statistics of one proxy against one task.
+
+    Keys: ``n`` (architectures ranked: those with a finite truth), ``non_finite`` (proxy values that were
+    None/NaN/±inf, ranked as the worst), ``dropped`` (pairs without a finite truth, removed), ``spearman``,
+    ``kendall``, ``pearson`` (sign-corrected so that positive means "ranks like the truth" when
+    ``higher_is_better`` is False; Pearson on the finite pairs only), ``precision@10`` (share of the true
+    top-10 in the proxy's top-10), ``precision@10%`` (same for the top 10 %), ``best_rank@10`` (true rank of
+    the best of the proxy's top-10). A top-k statistic is NaN when k ≥ n, where it says nothing.
+
+    ``intervals=True`` adds ``spearman_ci``, ``kendall_ci``, ``pearson_ci``: 95 % percentile bootstrap
+    intervals ``[low, high]`` over ``n_boot`` resamples of the architectures (seeded by ``seed``).
+    """
+    s, t, finite, dropped = worst_ranked(scores, truth, higher_is_better)
     n = int(s.size)
     k_frac = max(1, int(round(TOP_FRAC * n)))
     informative = lambda k: k < n  # noqa: E731 - every item is in a top-n
-    return {
+    out = {
         "n": n,
+        "non_finite": int((~finite).sum()),
         "dropped": dropped,
         "spearman": spearman(s, t),
         "kendall": kendall(s, t),
-        "pearson": pearson(s, t),
+        "pearson": pearson(s[finite], t[finite]),
         f"precision@{TOP_K}": precision_at_k(s, t, TOP_K) if informative(TOP_K) else math.nan,
         f"precision@{TOP_FRAC:.0%}": precision_at_k(s, t, k_frac) if informative(k_frac) else math.nan,
         f"best_rank@{TOP_K}": best_rank_at_k(s, t, TOP_K) if informative(TOP_K) else math.nan,
     }
+    if intervals:
+        for stat in ("spearman", "kendall", "pearson"):
+            out[f"{stat}_ci"] = _bootstrap(s, t, finite, stat, n_boot, seed)
+    return out
 
 
 STAT_KEYS: tuple[str, ...] = (
-    "n", "dropped", "spearman", "kendall", "pearson",
+    "n", "non_finite", "dropped", "spearman", "kendall", "pearson",
     f"precision@{TOP_K}", f"precision@{TOP_FRAC:.0%}", f"best_rank@{TOP_K}",
 )
+CI_LEVEL: float = 0.95
+
+
+def _nan() -> float:
+    return math.nan  # the one NaN object, so equal results compare equal
+
+
+def _row_spearman(s: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Spearman ρ of each row pair of two (B, n) arrays (average ranks; NaN for a constant row)."""
+    rs, rt = _sp.rankdata(s, axis=1), _sp.rankdata(t, axis=1)
+    return _row_pearson(rs, rt)
+
+
+def _row_pearson(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    x = x - x.mean(axis=1, keepdims=True)
+    y = y - y.mean(axis=1, keepdims=True)
+    den = np.sqrt((x * x).sum(axis=1) * (y * y).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = (x * y).sum(axis=1) / den
+    r[~(den > 1e-12 * max(1.0, float(np.abs(den).max(initial=0.0))))] = np.nan
+    return r
+
+
+def _percentiles(values: np.ndarray) -> list[float]:
+    values = values[np.isfinite(values)]
+    if values.size < 2:
+        return [_nan(), _nan()]
+    lo, hi = np.percentile(values, [50 * (1 - CI_LEVEL), 50 * (1 + CI_LEVEL)])
+    return [float(lo), float(hi)]
+
+
+def _bootstrap(s: np.ndarray, t: np.ndarray, finite: np.ndarray, stat: str, n_boot: int, seed: int) -> list[float]:
+    """Percentile interval of ``stat`` over resamples of the (already oriented, completed) pairs."""
+    n = s.size
+    if n < 3 or n_boot < 2:
+        return [_nan(), _nan()]
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+    if stat == "spearman":
+        vals = _row_spearman(s[idx], t[idx])
+    elif stat == "pearson":
+        # finite pairs only, as the point estimate; resample those
+        fs, ft = s[finite], t[finite]
+        if fs.size < 3:
+            return [_nan(), _nan()]
+        fidx = np.random.default_rng(seed).integers(0, fs.size, size=(n_boot, fs.size))
+        vals = _row_pearson(fs[fidx], ft[fidx])
+    elif stat == "kendall":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            vals = np.array([_sp.kendalltau(s[i], t[i])[0] for i in idx], dtype=float)
+    else:
+        raise ValueError(f"no bootstrap for statistic {stat!r} (spearman, kendall, pearson)")
+    return _percentiles(vals)
+
+
+def bootstrap_ci(scores: ArrayLike, truth: ArrayLike, stat: str = "spearman", *, higher_is_better: bool = True,
+                 n_boot: int = 1000, seed: int = 0) -> list[float]:
+    """95 % percentile bootstrap interval ``[low, high]`` of ``stat`` (spearman, kendall or pearson) with the
+    conventions of :func:`correlations` (non-finite proxy values ranked worst). Architectures are resampled
+    with replacement ``n_boot`` times from a generator seeded with ``seed``: deterministic."""
+    s, t, finite, _ = worst_ranked(scores, truth, higher_is_better)
+    return _bootstrap(s, t, finite, stat, n_boot, seed)
+
+
+def within_strata(scores: ArrayLike, truth: ArrayLike, strata: Sequence[Any], higher_is_better: bool = True, *,
+                  min_size: int = 3, intervals: bool = False, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+    """Mean Spearman ρ inside groups of architectures (``strata[i]`` labels architecture i; None: no group).
+
+    Each group with at least ``min_size`` architectures of finite truth gets its own ρ (non-finite proxy
+    values ranked worst, as in :func:`correlations`); ``spearman_mean`` is the plain mean of the groups'
+    defined ρ (a group where the proxy or the truth is constant has none). Returns ``{"spearman_mean",
+    "n_strata" (groups averaged), "strata": {label: {"n", "spearman"}}}`` and, with ``intervals``,
+    ``spearman_mean_ci``: a 95 % bootstrap interval resampling architectures inside each group.
+    """
+    s_all, t_all = _as_float(scores), _as_float(truth)
+    if len(strata) != s_all.size or s_all.size != t_all.size:
+        raise ValueError(f"scores, truth and strata differ in length: {s_all.size}, {t_all.size}, {len(strata)}")
+    groups: dict[str, list[int]] = {}
+    for i, label in enumerate(strata):
+        if label is not None:
+            groups.setdefault(str(label), []).append(i)
+    per: dict[str, dict[str, Any]] = {}
+    prepared = []
+    for label in sorted(groups):
+        ids = np.array(groups[label])
+        s, t, _, _ = worst_ranked(s_all[ids], t_all[ids], higher_is_better)
+        rho = spearman(s, t) if s.size >= min_size else _nan()
+        per[label] = {"n": int(s.size), "spearman": rho}
+        if math.isfinite(rho):
+            prepared.append((s, t))
+    out: dict[str, Any] = {
+        "spearman_mean": float(np.mean([per[g]["spearman"] for g in per if math.isfinite(per[g]["spearman"])]))
+        if prepared else _nan(),
+        "n_strata": len(prepared),
+        "strata": per,
+    }
+    if intervals:
+        if not prepared or n_boot < 2:
+            out["spearman_mean_ci"] = [_nan(), _nan()]
+        else:
+            rng = np.random.default_rng(seed)
+            reps = []
+            for s, t in prepared:
+                idx = rng.integers(0, s.size, size=(n_boot, s.size))
+                reps.append(_row_spearman(s[idx], t[idx]))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                means = np.nanmean(np.vstack(reps), axis=0)
+            out["spearman_mean_ci"] = _percentiles(means)
+    return out
 
 
 def _make_ranking_metric():
@@ -189,7 +338,7 @@ def _make_ranking_metric():
                 "Kendall tau-b, Pearson, precision@top-k and best-rank@k (swaplm.stats).",
                 citation="",
                 inputs_description=(
-                    "predictions: proxy score per architecture (None/NaN = failed, dropped); "
+                    "predictions: proxy score per architecture (None/NaN = failed, ranked worst); "
                     "references: ground truth per architecture (higher is better); "
                     "higher_is_better (bool, default True): direction of the proxy."
                 ),
@@ -219,5 +368,6 @@ def __getattr__(name: str) -> Any:  # PEP 562: build RankingMetric (imports eval
 
 __all__ = [
     "spearman", "kendall", "pearson", "precision_at_k", "best_rank_at_k", "true_ranks",
-    "correlations", "clean", "resolve_k", "STAT_KEYS", "RankingMetric",
+    "correlations", "clean", "resolve_k", "STAT_KEYS", "RankingMetric", "worst_ranked", "bootstrap_ci",
+    "within_strata", "CI_LEVEL",
 ]

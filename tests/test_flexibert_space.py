@@ -228,7 +228,8 @@ def test_faithful_build_uses_record_hidden_size(records):
 def test_features_feed_the_report_baselines(space, records):
     rec = records[0]
     feats = space.features(rec.arch)
-    assert feats == {"num_layers": space.num_layers(rec.arch), "sum_feed_forward": space.sum_feed_forward(rec.arch)}
+    assert feats == {"num_layers": space.num_layers(rec.arch), "sum_feed_forward": space.sum_feed_forward(rec.arch),
+                     "layers+hidden": 1000 * space.num_layers(rec.arch) + rec.arch.hidden_size}
     assert feats["num_layers"] in (2, 4) and feats["num_layers"] <= feats["sum_feed_forward"] <= 3 * feats["num_layers"]
 
 

@@ -32,11 +32,62 @@ def test_ties_use_average_ranks_and_tau_b():
     assert stats.kendall(s, t) == pytest.approx(5 / math.sqrt(30))
 
 
-def test_nan_and_none_are_dropped_and_counted():
-    c = stats.correlations([1, 2, None, 3, float("nan"), 4, 5], [2, 1, 9, 4, 9, 3, float("inf")])
-    assert c["n"] == 4 and c["dropped"] == 3
-    assert c["spearman"] == pytest.approx(stats.spearman([1, 2, 3, 4], [2, 1, 4, 3]))
-    assert c["spearman"] == pytest.approx(0.6)
+def test_non_finite_proxy_values_rank_worst_and_missing_truth_is_dropped():
+    # truth inf (last pair) is dropped; the proxy's None and NaN are ranked below every finite value (tied)
+    c = stats.correlations([1, 2, None, 3, float("nan"), 4, 5], [2, 1, 9, 4, 0, 3, float("inf")])
+    assert c["n"] == 6 and c["non_finite"] == 2 and c["dropped"] == 1
+    assert c["spearman"] == pytest.approx(stats.spearman([1, 2, -1, 3, -1, 4], [2, 1, 9, 4, 0, 3]))
+    # Pearson is linear in the values: finite pairs only
+    assert c["pearson"] == pytest.approx(stats.pearson([1, 2, 3, 4], [2, 1, 4, 3]))
+    # -inf from a lower-is-better proxy is also worst (not best after negation)
+    low = stats.correlations([1, float("-inf"), 3], [3, 0, 1], higher_is_better=False)
+    assert low["spearman"] == pytest.approx(1.0) and low["non_finite"] == 1
+
+
+def test_worst_ranking_changes_the_answer_where_dropping_hid_failures():
+    # the two failed archs are the worst ones: dropping them flatters the proxy less than ranking them worst does
+    truth = [1, 2, 3, 4, 5, 6]
+    scores = [None, float("-inf"), 1, 3, 2, 4]
+    ranked = stats.correlations(scores, truth)["spearman"]
+    dropped = stats.spearman(scores, truth)  # the low-level function drops them
+    assert dropped == pytest.approx(0.8) and ranked == pytest.approx(stats.spearman([0, 0, 1, 3, 2, 4], truth))
+    assert ranked > dropped  # here the failures sit where they belong
+
+
+def test_bootstrap_interval_is_deterministic_and_brackets_the_estimate():
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    truth = rng.normal(size=200)
+    scores = truth + rng.normal(size=200)
+    c = stats.correlations(scores, truth, intervals=True, n_boot=400, seed=3)
+    lo, hi = c["spearman_ci"]
+    assert lo < c["spearman"] < hi and 0.05 < hi - lo < 0.3
+    assert c == stats.correlations(scores, truth, intervals=True, n_boot=400, seed=3)  # same seed, same interval
+    assert stats.bootstrap_ci(scores, truth, "spearman", n_boot=400, seed=3) == [lo, hi]
+    assert c["kendall_ci"][0] < c["kendall"] < c["kendall_ci"][1]
+    assert c["pearson_ci"][0] < c["pearson"] < c["pearson_ci"][1]
+    # fewer archs -> wider interval (the point of showing it at n = 50)
+    small = stats.correlations(scores[:50], truth[:50], intervals=True, n_boot=400, seed=3)
+    assert small["spearman_ci"][1] - small["spearman_ci"][0] > hi - lo
+    with pytest.raises(ValueError):
+        stats.bootstrap_ci(scores, truth, "p@10")
+
+
+def test_within_strata_is_the_mean_of_per_group_spearman():
+    # two groups; the truth separates them, so the pooled rho is high, but inside each group the proxy is reversed
+    scores = [1, 2, 3, 10, 11, 12]
+    truth = [3, 2, 1, 13, 12, 11]
+    strata = ["a", "a", "a", "b", "b", "b"]
+    w = stats.within_strata(scores, truth, strata, intervals=True, n_boot=200)
+    assert w["strata"] == {"a": {"n": 3, "spearman": pytest.approx(-1.0)}, "b": {"n": 3, "spearman": pytest.approx(-1.0)}}
+    assert w["spearman_mean"] == pytest.approx(-1.0) and w["n_strata"] == 2
+    assert stats.correlations(scores, truth)["spearman"] > 0.4
+    lo, hi = w["spearman_mean_ci"]
+    assert lo <= -0.99 and hi <= 1.0
+    # a group below min_size or with a constant side is not averaged
+    w2 = stats.within_strata([1, 2, 3, 5, 5, 7], [1, 2, 3, 4, 5, 6], ["a", "a", "a", "b", "b", None], min_size=3)
+    assert w2["n_strata"] == 1 and w2["spearman_mean"] == pytest.approx(1.0) and w2["strata"]["b"]["n"] == 2
 
 
 def test_undefined_correlations_are_nan():
@@ -95,8 +146,9 @@ def test_ranking_metric_works_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("HF_EVALUATE_OFFLINE", "1")
     metric = stats.RankingMetric(cache_dir=str(tmp_path))
-    out = metric.compute(predictions=[1.0, 2.0, None, 3.0, 4.0, 5.0], references=[2, 1, 7, 4, 3, 5])
-    assert out["n"] == 5 and out["dropped"] == 1
-    assert out["spearman"] == pytest.approx(0.8) and out["kendall"] == pytest.approx(0.6)
+    out = metric.compute(predictions=[1.0, 2.0, None, 3.0, 4.0, 5.0], references=[2, 1, 0, 4, 3, 5])
+    assert out["n"] == 6 and out["non_finite"] == 1 and out["dropped"] == 0
+    # None ranked worst: ranks 2 3 1 4 5 6 vs 3 2 1 5 4 6 -> sum d^2 = 4; 13 concordant, 2 discordant of 15
+    assert out["spearman"] == pytest.approx(1 - 6 * 4 / (6 * 35)) and out["kendall"] == pytest.approx(11 / 15)
     flipped = metric.compute(predictions=[-1.0, -2.0, -3.0], references=[1, 2, 3], higher_is_better=False)
     assert flipped["spearman"] == pytest.approx(1.0)

@@ -20,12 +20,13 @@ import torch
 import torch.nn as nn
 
 from swaplm.errors import SwapError
+from swaplm.swap import Regularise
 
 from ..base import Protocol_, Record
 from .benchmark import CSV_PATH, EXPECTED_ROWS, load_benchmark
 from .genotype import STEPS, Edge, Genotype, check_genotype, format_genotype
 from .model import Network
-from .ops import PRIMITIVES
+from .ops import OPS, PRIMITIVES
 
 CONCAT = tuple(range(2, STEPS + 2))
 CONVENTIONS = ("reference", "standard")
@@ -42,7 +43,10 @@ class DartsSpace:
     name = "darts"
     family = "cnn"  # which proxies apply (swaplm.proxies.available(family))
     tasks = ("cifar10",)
-    protocol = Protocol_(n=16, repeats=32, init="gaussian", mode="train")
+    # swap_reg's size prior (Θ in thousands of parameters): μ = 2.0k, σ = 10k, chosen by grid search on archs
+    # 0-499 only (reports/darts_cifar10.md, "How μ and σ were chosen"; 500-999 held out)
+    protocol = Protocol_(n=16, repeats=32, init="gaussian", mode="train",
+                         regularise=Regularise(mu=2.0, sigma=10.0, unit="k"))
 
     def __init__(self, convention: str = "reference", network: str = "proxy",
                  C: int | None = None, layers: int | None = None, num_classes: int = 10):
@@ -143,3 +147,48 @@ class DartsSpace:
     def benchmark(self) -> list[Record]:
         """The 1000 DARTS archs with CIFAR-10 accuracy (%): ``Record(id=row, arch, {"cifar10": acc})``."""
         return load_benchmark(CSV_PATH, expected_rows=EXPECTED_ROWS)
+
+    # --- strata for reports ------------------------------------------------------------------------------
+    #: number of equal-count parameter bins (quantiles over the 1000 benchmark archs) used as strata
+    STRATA_BINS = 5
+
+    def param_count(self, arch: Genotype) -> int:
+        """Parameters of the network :meth:`build` makes for ``arch``, without building it: the fixed part
+        (preprocessing, classifier) plus each edge's op, both counted once per shape and memoised."""
+        arch = check_genotype(arch)
+        s = self.size
+        memo = self.__dict__.setdefault("_param_memo", {})
+        base_key = ("base", s["C"], s["layers"], s["stem"], self.num_classes)
+        if base_key not in memo:
+            empty = self._make([("none", 0), ("none", 1)] * STEPS, [("none", 0), ("none", 1)] * STEPS)
+            memo[base_key] = _n_params(Network(s["C"], self.num_classes, s["layers"], empty, stem=s["stem"]))
+        total, C = memo[base_key], s["C"]
+        layers = s["layers"]
+        for i in range(layers):
+            reduction = i in (layers // 3, 2 * layers // 3)
+            C = C * 2 if reduction else C
+            for op, index in (arch.reduce if reduction else arch.normal):
+                key = (op, C, 2 if reduction and index < 2 else 1)
+                if key not in memo:
+                    memo[key] = _n_params(OPS[op](C, key[2]))
+                total += memo[key]
+        return total
+
+    def stratum(self, arch: Genotype) -> str:
+        """Which of :attr:`STRATA_BINS` equal-count bins of the benchmark's parameter counts ``arch`` falls
+        in, e.g. ``"params 1.03–1.38 k"`` (bin edges are quantiles over the 1000 benchmark archs). Size is
+        the strongest trivial baseline here (ρ ≈ 0.80), so ρ inside a bin shows what a proxy adds to size."""
+        edges = self.__dict__.get("_param_edges")
+        if edges is None:
+            import numpy as np
+
+            counts = np.array([self.param_count(r.arch) for r in self.benchmark()], dtype=float)
+            edges = np.quantile(counts, np.linspace(0, 1, self.STRATA_BINS + 1))
+            self._param_edges = edges
+        p = self.param_count(arch)
+        i = int(min(max(sum(p >= e for e in edges[1:-1]), 0), self.STRATA_BINS - 1))
+        return f"params {edges[i] / 1e3:.2f}–{edges[i + 1] / 1e3:.2f} k"
+
+
+def _n_params(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters())

@@ -1,10 +1,12 @@
 """The FlexiBERT / NAS-Bench-BERT search space (SPEC §5) implementing ``swaplm.spaces.base.Space``."""
 from __future__ import annotations
 
+import dataclasses
 import random
 from typing import Any
 
 from swaplm.errors import SwapError
+from swaplm.swap import Regularise
 from swaplm.spaces.base import Protocol_, Record
 
 from . import arch as _arch
@@ -36,12 +38,20 @@ class FlexiBertSpace:
     family = "transformer"  # which proxies apply (swaplm.proxies.available(family))
     tasks = TASKS
     # the published SWAP protocol: one batch of 128 texts, HF default init, one pass, train mode, padding counted
-    protocol = Protocol_(n=128, repeats=1, init=None, mode="train", padding="reference")
+    # swap_reg's size prior per build (Θ in millions of parameters, factor exp(-(Θ-μ)²/σ)): chosen by grid search
+    # over μ ∈ 0.5..16, σ ∈ 1..1024 on ids 0-249 (GLUE) only, 250-499 held out (reports/flexibert_glue.md,
+    # "Reference build: GLUE on both halves": μ 2.0, σ 256; "Faithful build: GLUE on both halves": μ 0.5, σ 1024,
+    # the flattest prior of the grid)
+    PRIORS = {"reference": Regularise(mu=2.0, sigma=256.0, unit="M"),
+              "faithful": Regularise(mu=0.5, sigma=1024.0, unit="M")}
+    protocol = Protocol_(n=128, repeats=1, init=None, mode="train", padding="reference",
+                         regularise=PRIORS["reference"])
 
     def __init__(self, build: str = "reference"):
-        if build not in BUILDS:
-            raise SwapError(f"FlexiBERT build must be 'reference' or 'faithful'; got {build!r}")
+        if not isinstance(build, str) or build not in BUILDS:
+            raise SwapError(f"FlexiBERT build must be one of {', '.join(BUILDS)}; got {build!r}")
         self.build_mode = build
+        self.protocol = dataclasses.replace(type(self).protocol, regularise=self.PRIORS[build])
 
     def __repr__(self) -> str:
         return f"FlexiBertSpace(build={self.build_mode!r})"
@@ -97,9 +107,19 @@ class FlexiBertSpace:
 
     # -- trivial baselines used in reports
     def features(self, arch: FlexiBertArch) -> dict[str, int]:
-        """Trivial baselines reported beside the proxies: number of layers and Σ stacked FF layers."""
+        """Trivial baselines reported beside the proxies: number of layers, Σ stacked FF layers, and the
+        two-feature rule ``layers+hidden`` = layers·1000 + hidden size (sorts by depth, then by the record's
+        width; NAS-Bench-BERT has only two of each, anchors §0)."""
         arch = as_arch(arch)
-        return {"num_layers": _arch.num_layers(arch), "sum_feed_forward": _arch.sum_feed_forward(arch)}
+        layers = _arch.num_layers(arch)
+        return {"num_layers": layers, "sum_feed_forward": _arch.sum_feed_forward(arch),
+                "layers+hidden": layers * 1000 + arch.hidden_size}
+
+    def stratum(self, arch: FlexiBertArch) -> str:
+        """The (layers, hidden size) group of ``arch``, e.g. ``"L4/H256"``: correlations inside these groups
+        show what a proxy knows beyond depth and width. The record's hidden size is used in both builds."""
+        arch = as_arch(arch)
+        return f"L{_arch.num_layers(arch)}/H{arch.hidden_size}"
 
     @staticmethod
     def num_layers(arch: FlexiBertArch) -> int:

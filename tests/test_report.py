@@ -1,0 +1,143 @@
+"""BenchResult statistics (worst-ranked failures, strata, intervals, provenance) and the Markdown report, on
+hand-made results (no scoring), plus the spaces' baseline features and strata."""
+import json
+import math
+
+import pytest
+
+from swaplm import stats
+from swaplm.bench import ArchRow, BenchResult, finalise_row, split
+from swaplm.report import ci_text, provenance_rows, write_report
+from swaplm.spaces.base import Record
+
+
+def make_result(values, truth, strata=None, dated=False, features=None):
+    rows = []
+    for i, (v, t) in enumerate(zip(values, truth)):
+        row = ArchRow(i, f"a{i}", {"p": v}, {"p": 0.5}, {} if v is not None else {"p": "failed"}, build_seconds=0.25,
+                      truth={"acc": t}, features={"size": float(features[i])} if features else {},
+                      stratum=None if strata is None else strata[i])
+        if dated:
+            row.computed_at = f"2026-01-0{1 + i % 3}T00:00:00+00:00"
+            row.versions = {"swaplm": "0.1.0", "torch": "2.13.0", "transformers": "5.23.0"}
+        rows.append(row)
+    return BenchResult(space="handmade", settings={"n": 4, "seed": 0}, rows=rows, proxies=["p"], tasks=["acc"],
+                       higher_is_better={"p": True}, wall_seconds=1.0, computed=len(rows))
+
+
+def test_failed_values_are_ranked_worst_and_counted():
+    res = make_result([None, 1.0, 2.0, 3.0, 4.0, None], [1, 2, 3, 4, 5, 6])
+    c = res.correlations()["p"]["acc"]
+    assert c["n"] == 6 and c["non_finite"] == 2 and c["dropped"] == 0
+    assert c["spearman"] == pytest.approx(stats.spearman([0, 1, 2, 3, 4, 0], [1, 2, 3, 4, 5, 6]))
+    assert res.non_finite() == {"p": 2}
+    doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
+    assert doc["non_finite"] == {"p": 2} and doc["correlations"]["p"]["acc"]["non_finite"] == 2
+    assert len(doc["correlations"]["p"]["acc"]["spearman_ci"]) == 2
+
+
+def test_strata_view_and_its_json():
+    # inside each stratum the proxy is reversed; across strata it is right
+    values = [1, 2, 3, 10, 11, 12, 20, 21, 22]
+    truth = [3, 2, 1, 13, 12, 11, 23, 22, 21]
+    res = make_result(values, truth, strata=["A"] * 3 + ["B"] * 3 + ["C"] * 3)
+    c = res.correlations()["p"]["acc"]
+    assert c["spearman"] > 0.7
+    assert c["within_strata"]["spearman_mean"] == pytest.approx(-1.0) and c["within_strata"]["n_strata"] == 3
+    doc = json.loads(json.dumps(res.to_json(), allow_nan=False))
+    w = doc["correlations"]["p"]["acc"]["within_strata"]
+    assert w["strata"]["B"] == {"n": 3, "spearman": pytest.approx(-1.0)} and len(w["spearman_mean_ci"]) == 2
+    # no strata: no within_strata key
+    assert "within_strata" not in make_result(values, truth).correlations()["p"]["acc"]
+    # subsets keep the strata and get their own statistics
+    part = split(res, {"AB": range(6)})["AB"]["p"]["acc"]
+    assert part["n"] == 6 and part["within_strata"]["n_strata"] == 2
+
+
+def test_intervals_are_deterministic_and_wider_on_fewer_archs():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    truth = rng.normal(size=300)
+    values = (truth + rng.normal(size=300)).tolist()
+    res = make_result(values, truth.tolist())
+    a = res.correlations(intervals=True)["p"]["acc"]
+    b = make_result(values, truth.tolist()).correlations(intervals=True)["p"]["acc"]
+    assert a == b and a["spearman_ci"][0] < a["spearman"] < a["spearman_ci"][1]
+    few = res.subset(range(50)).correlations(intervals=True)["p"]["acc"]
+    assert few["spearman_ci"][1] - few["spearman_ci"][0] > a["spearman_ci"][1] - a["spearman_ci"][0]
+    assert ci_text(0.7021, [0.651, 0.749]) == "0.702 [0.65, 0.75]" and ci_text(math.nan, [0.1, 0.2]) == "—"
+
+
+def test_provenance_from_rows_or_unknown():
+    undated = make_result([1, 2, 3], [1, 2, 3])
+    assert undated.provenance() == {"computed_at": None, "versions": [], "rows": 3, "rows_dated": 0}
+    assert dict(provenance_rows(undated))["rows computed at"].startswith("unknown")
+    dated = make_result([1, 2, 3], [1, 2, 3], dated=True)
+    prov = dated.provenance()
+    assert prov["computed_at"] == {"first": "2026-01-01T00:00:00+00:00", "last": "2026-01-03T00:00:00+00:00"}
+    assert prov["versions"] == [{"swaplm": "0.1.0", "torch": "2.13.0", "transformers": "5.23.0"}]
+    text = dict(provenance_rows(dated))
+    assert "2026-01-01" in text["rows computed at"] and "torch 2.13.0" in text["versions that computed the rows"]
+
+
+def test_report_has_intervals_non_finite_strata_and_row_provenance(tmp_path):
+    values = [None, 2, 3, 10, 11, 12, 20, None, 22, 25]
+    truth = [3, 2, 1, 13, 12, 11, 23, 22, 21, 30]
+    res = make_result(values, truth, strata=["A"] * 3 + ["B"] * 3 + ["C"] * 4, dated=True,
+                      features=list(range(10)))
+    md = write_report(res, tmp_path / "r.md", command="python make_it.py", plots=[])
+    text = md.read_text()
+    c = res.correlations(intervals=True)["p"]["acc"]
+    assert "ranked as the **worst**" in text and "non-finite" in text
+    line = next(li for li in text.splitlines() if li.startswith("| p ") and "| acc " in li)
+    assert ci_text(c["spearman"], c["spearman_ci"]) in line and line.rstrip(" |").endswith("2")  # 2 non-finite
+    assert "## Within strata" in text and "mean ρ within strata" in text
+    w = c["within_strata"]
+    assert ci_text(w["spearman_mean"], w["spearman_mean_ci"]) in text
+    assert "rows computed at" in text and "2026-01-01T00:00:00+00:00 – 2026-01-03T00:00:00+00:00" in text
+    assert "report written" in text and "size" in text  # the space's baseline is ranked beside the proxy
+
+
+def test_finalise_row_sets_truth_features_and_stratum():
+    class Space:
+        def features(self, arch):
+            return {"p": arch, "width": arch * 2}
+
+        def stratum(self, arch):
+            return ("wide" if arch > 2 else "narrow")
+
+    row = ArchRow(0, "a", {"p": 1.0}, {"p": 0.1})
+    finalise_row(row, Record(0, 3, {"acc": 50.0, "bad": math.nan}), Space(), ["acc", "bad"], {"p": True})
+    assert row.truth == {"acc": 50.0, "bad": None}
+    assert row.features == {"p (feature)": 3.0, "width": 6.0} and row.stratum == "wide"
+
+
+def test_flexibert_two_feature_rule_and_strata():
+    from swaplm.spaces import get_space
+
+    space = get_space("flexibert")
+    recs = space.benchmark()
+    glue = [r.scores["glue"] for r in recs]
+    rule = [space.features(r.arch)["layers+hidden"] for r in recs]
+    # anchors §0: sorting by (layers, hidden) gives rho 0.925, tau 0.801 on all 500
+    c = stats.correlations(rule, glue)
+    assert c["spearman"] == pytest.approx(0.925, abs=5e-4) and c["kendall"] == pytest.approx(0.801, abs=5e-4)
+    labels = [space.stratum(r.arch) for r in recs]
+    assert sorted(set(labels)) == ["L2/H128", "L2/H256", "L4/H128", "L4/H256"]
+    assert labels.count("L2/H128") + labels.count("L2/H256") == 239  # anchors §0: 239 two-layer archs
+    # the rule is constant inside a stratum: no within-stratum signal at all
+    assert stats.within_strata(rule, glue, labels)["n_strata"] == 0
+
+
+def test_darts_parameter_strata():
+    from swaplm.spaces import get_space
+    from swaplm.swap import count_params
+
+    space = get_space("darts")
+    recs = space.benchmark()
+    for r in recs[:25]:
+        assert space.param_count(r.arch) == count_params(space.build(r.arch))
+    labels = [space.stratum(r.arch) for r in recs]
+    assert len(set(labels)) == space.STRATA_BINS
+    assert all(150 <= labels.count(lab) <= 250 for lab in set(labels))  # equal-count bins, up to ties
