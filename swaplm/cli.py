@@ -216,8 +216,11 @@ def bench(
     from .swap import Regularise
 
     quiet_hf()
-    sp = get_space(space, **({"build": build} if build else {}))
+    sp = _bench_space(space, build)
     names = available(getattr(sp, "family", None)) if proxies.strip() == "all" else _split(proxies)
+    _check_bench_options(sp, names, max_length=max_length, init=init, mode=mode, repeats=repeats, limit=limit,
+                         workers=workers, threads=threads,
+                         prior_given=_regularise(reg_mu, reg_sigma, reg_unit) is not None)
     tasks = None if task in ("", "all") else _split(task)
     if tasks:
         unknown = [t for t in tasks if t not in sp.tasks]
@@ -255,6 +258,46 @@ def bench(
     console.print(table)
     if out:
         console.print(f"report written to {out}")
+
+
+def _bench_space(name: str, build: Optional[str]):
+    """The space ``name`` with ``--build`` if given; a space without builds refuses --build in one line."""
+    import inspect
+
+    from .spaces import get_space
+
+    sp = get_space(name)  # unknown names fail here
+    if build is None:
+        return sp
+    if "build" not in inspect.signature(type(sp)).parameters:
+        raise SwapError(f"--build is a FlexiBERT option (reference or faithful); the {sp.name} space has no builds")
+    return get_space(name, build=build)
+
+
+def _check_bench_options(sp, names: list[str], *, max_length, init, mode, repeats, limit, workers, threads,
+                         prior_given: bool) -> None:
+    """Every bench option checked against the space before any model is built: one line for the first bad one."""
+    import inspect
+
+    from .init import INITS
+
+    if max_length is not None:
+        if "max_length" not in inspect.signature(sp.inputs).parameters:
+            raise SwapError(f"--max-length is for text spaces; the {sp.name} space scores images")
+        positions = getattr(sp, "max_positions", None)
+        if max_length < 2 or (positions is not None and max_length > positions):
+            raise SwapError(f"--max-length must be between 2 and {positions or 'the model positions'} for "
+                            f"{sp.name}, got {max_length}")
+    if init is not None and init not in ("none", *INITS):
+        raise SwapError(f"unknown --init {init!r}; choose none, {', '.join(INITS)}")
+    if mode is not None and mode not in ("train", "eval", "as-is"):
+        raise SwapError(f"unknown --mode {mode!r}; choose train, eval or as-is")
+    for option, value in (("--repeats", repeats), ("--limit", limit), ("--workers", workers), ("--threads", threads)):
+        if value is not None and value < 1:
+            raise SwapError(f"{option} must be >= 1, got {value}")
+    if "swap_reg" in names and not prior_given and getattr(getattr(sp, "protocol", None), "regularise", None) is None:
+        raise SwapError(f"swap_reg needs a size prior and the {sp.name} space has none: pass --reg-mu and "
+                        "--reg-sigma (Θ in --reg-unit parameters), or leave swap_reg out of --proxies")
 
 
 def _ids(spec: Optional[str]) -> Optional[list[int]]:

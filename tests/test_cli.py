@@ -199,3 +199,53 @@ def test_score_swap_reg_with_a_prior_is_the_prior_times_swap(capsys, monkeypatch
     factor = math.exp(-((rec["params"] / 1e6 - 4) ** 2) / 4)
     assert 0.01 < factor < 1 and rec["regularise"] == {"mu": 4.0, "sigma": 4.0, "unit": "M"}
     assert rec["proxies"]["swap_reg"] == pytest.approx(rec["raw_score"] * factor, rel=1e-12)
+
+
+BENCH_BAD = {
+    "darts_build": (["bench", "darts", "--build", "x"], "no builds"),
+    "darts_max_length": (["bench", "darts", "--max-length", "64"], "text spaces"),
+    "flexibert_build": (["bench", "flexibert", "--build", "nope"], "reference, faithful"),
+    "flexibert_max_length_above_positions": (["bench", "flexibert", "--max-length", "1024"], "between 2 and 512"),
+    "flexibert_max_length_1": (["bench", "flexibert", "--max-length", "1"], "between 2 and 512"),
+    "init": (["bench", "darts", "--init", "nope"], "unknown --init"),
+    "mode": (["bench", "flexibert", "--mode", "training"], "unknown --mode"),
+    "repeats": (["bench", "darts", "--repeats", "0"], "--repeats must be >= 1"),
+    "limit": (["bench", "darts", "--limit", "0"], "--limit must be >= 1"),
+    "reg_unit": (["bench", "darts", "--reg-mu", "2", "--reg-sigma", "10", "--reg-unit", "G"], "unit"),
+    "reg_alone": (["bench", "darts", "--reg-mu", "2"], "go together"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BENCH_BAD))
+def test_bench_bad_option_is_one_line_before_any_model_is_built(case, capsys, monkeypatch, tmp_path):
+    from swaplm.spaces.darts_cnn import DartsSpace
+    from swaplm.spaces.flexibert import FlexiBertSpace
+
+    def no_build(self, arch):
+        raise AssertionError("a model was built before the options were checked")
+
+    monkeypatch.setattr(DartsSpace, "build", no_build)
+    monkeypatch.setattr(FlexiBertSpace, "build", no_build)
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    argv, needle = BENCH_BAD[case]
+    code, out, err = run(argv, capsys, monkeypatch)
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and lines[0].startswith("error:"), err
+    assert needle in lines[0] and "Traceback" not in err + out
+
+
+def test_bench_swap_reg_without_any_prior_is_one_line(capsys, monkeypatch, tmp_path):
+    """A space whose protocol has no size prior: swap_reg is refused up front unless --reg-mu/--reg-sigma are
+    given (never a column of zeros)."""
+    import dataclasses
+
+    from swaplm.spaces.darts_cnn import DartsSpace
+
+    monkeypatch.setattr(DartsSpace, "protocol", dataclasses.replace(DartsSpace.protocol, regularise=None))
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    code, _, err = run(["bench", "darts", "--limit", "2", "--proxies", "swap,swap_reg"], capsys, monkeypatch)
+    assert code == 1 and err.startswith("error:") and "size prior" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(["bench", "darts", "--limit", "3", "--repeats", "2", "--proxies", "swap,swap_reg,params",
+                          "--reg-mu", "2", "--reg-sigma", "10", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    assert json.loads(out)["settings"]["regularise"]["mu"] == 2.0

@@ -148,6 +148,20 @@ class DartsSpace:
         """The 1000 DARTS archs with CIFAR-10 accuracy (%): ``Record(id=row, arch, {"cifar10": acc})``."""
         return load_benchmark(CSV_PATH, expected_rows=EXPECTED_ROWS)
 
+    # --- search support -------------------------------------------------------------------------------------
+    def encode(self, arch: Genotype) -> tuple:
+        """Categorical vector of the genotype (op and input of every edge, normal then reduce), for distances."""
+        g = check_genotype(arch)
+        return tuple(v for edges in (g.normal, g.reduce) for e in edges for v in e)
+
+    def save(self, arch: Genotype, directory) -> list[str]:
+        """Write ``genotype.txt`` (the canonical genotype text, parsed back by ``parse_genotype``); returns the
+        file names written."""
+        from pathlib import Path
+
+        Path(directory, "genotype.txt").write_text(self.key(arch) + "\n", encoding="utf-8")
+        return ["genotype.txt"]
+
     # --- strata for reports ------------------------------------------------------------------------------
     #: number of equal-count parameter bins (quantiles over the 1000 benchmark archs) used as strata
     STRATA_BINS = 5

@@ -46,6 +46,7 @@ class FlexiBertSpace:
               "faithful": Regularise(mu=0.5, sigma=1024.0, unit="M")}
     protocol = Protocol_(n=128, repeats=1, init=None, mode="train", padding="reference",
                          regularise=PRIORS["reference"])
+    max_positions = FlexiBertConfig.max_position_embeddings  # longest text sample (--max-length) a model takes
 
     def __init__(self, build: str = "reference"):
         if not isinstance(build, str) or build not in BUILDS:
@@ -98,12 +99,30 @@ class FlexiBertSpace:
         (the models are scored before any fine-tuning)."""
         from swaplm.data import bert_tokenizer, text_batch
 
+        if not 2 <= max_length <= self.max_positions:
+            raise SwapError(f"max_length must be between 2 and {self.max_positions} (the models' positions), "
+                            f"got {max_length}")
         source = "builtin:wikitext2" if data is None or data in self.tasks else data
         return text_batch(source, bert_tokenizer(), n=n or self.protocol.n, max_length=max_length, seed=seed)
 
     def benchmark(self) -> list[Record]:
         """The 500 NAS-Bench-BERT records (ids 0-499): GLUE dev score per task (x100) and ``time_to_train``."""
         return load_benchmark()
+
+    # -- search support
+    def encode(self, arch: FlexiBertArch) -> tuple:
+        """Categorical vector (hidden size, depth, then every layer's operator, heads, FF dimension and FF count;
+        absent layers as None), for distances between architectures."""
+        arch = as_arch(arch)
+        slots = [(l.operator, l.num_operation_heads, l.feed_forward_dimension, l.num_feed_forward)
+                 for l in arch.layers] + [(None,) * 4] * (4 - len(arch.layers))
+        return (arch.hidden_size, len(arch.layers), *(v for slot in slots for v in slot))
+
+    def save(self, arch: FlexiBertArch, directory) -> list[str]:
+        """Write a Hugging Face model directory (``config.json`` of the model this space builds, loadable with
+        ``AutoConfig.from_pretrained`` + ``AutoModel.from_config`` once swaplm is imported)."""
+        self.config(arch).save_pretrained(str(directory))
+        return ["config.json"]
 
     # -- trivial baselines used in reports
     def features(self, arch: FlexiBertArch) -> dict[str, int]:

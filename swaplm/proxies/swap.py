@@ -8,11 +8,11 @@ import weakref
 
 import torch
 
+from swaplm.errors import SwapError
 from swaplm.swap import Regularise, count_params, swap_score
 
 from .base import Proxy, ProxyContext
 
-DEFAULT_REG = Regularise(mu=1.5, sigma=1.5, unit="k")  # overridden by ctx.regularise
 _memo: dict = {}
 
 
@@ -39,13 +39,24 @@ def raw_swap(model, batch, ctx: ProxyContext) -> float:
     return raw
 
 
+def _prior(ctx: ProxyContext) -> Regularise:
+    """The size prior of swap_reg. There is no default: a prior is only meaningful near the sizes it was tuned for
+    (one far from the model's size makes the factor exactly 0), so it comes from the space's protocol (tuned on
+    its benchmark's tuning split) or from the caller."""
+    if ctx.regularise is None:
+        raise SwapError("swap_reg needs a size prior (Regularise(mu, sigma, unit)) for this model: pass one "
+                        "(--reg-mu/--reg-sigma) or use a space whose protocol has one")
+    return ctx.regularise
+
+
 def _swap_reg(model, batch, ctx: ProxyContext) -> float:
-    return raw_swap(model, batch, ctx) * (ctx.regularise or DEFAULT_REG).factor(count_params(model))
+    prior = _prior(ctx)  # before the engine run
+    return raw_swap(model, batch, ctx) * prior.factor(count_params(model))
 
 
 def _derive_swap_reg(values: dict, ctx: ProxyContext) -> float:
     """swap_reg from the same run's swap (raw score) and params (count_params) values."""
-    return values["swap"] * (ctx.regularise or DEFAULT_REG).factor(int(values["params"]))
+    return values["swap"] * _prior(ctx).factor(int(values["params"]))
 
 
 PROXIES = [
@@ -53,7 +64,7 @@ PROXIES = [
           card="Number of distinct sample-wise activation patterns (sign of every hooked unit over the batch); "
                "Peng et al., ICLR 2024."),
     Proxy("swap_reg", _swap_reg, cost="repeats × 1 forward (shared with swap)",
-          card="SWAP × exp(-(Θ-μ)²/σ), Θ = parameters (unit of the Regularise setting, default thousands); "
-               "a size prior that also steers search.",
+          card="SWAP × exp(-(Θ-μ)²/σ), Θ = parameters (in the Regularise setting's unit); a size prior that "
+               "also steers search. No default prior: the space's protocol or --reg-mu/--reg-sigma give it.",
           requires=("swap", "params"), derive=_derive_swap_reg),
 ]
