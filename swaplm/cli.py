@@ -333,6 +333,127 @@ def list_proxies(as_json: bool = typer.Option(False, "--json", help="print a JSO
     console.print(table)
 
 
+@app.command()
+def search(
+    space: str = typer.Argument(..., help="search space: darts or flexibert"),
+    task: Optional[str] = typer.Option(None, help="ground-truth task; FlexiBERT: glue, sst2 (scores on SST-2 text), cola, ..."),
+    algorithm: str = typer.Option("swapnas", help="swapnas, evolution (aging) or random"),
+    budget: str = typer.Option("100", help="fitness evaluations; with --benchmark --seeds a list, e.g. 50,200"),
+    proxy: str = typer.Option("swap", help="fitness proxy (see `swaplm proxies`)"),
+    seed: int = typer.Option(0, help="search seed (same seed, same inputs: same search)"),
+    out: Optional[str] = typer.Option(None, help="output directory (default runs/search-SPACE-TIME)"),
+    resume: Optional[str] = typer.Option(None, help="continue the interrupted search in this directory"),
+    benchmark: bool = typer.Option(False, "--benchmark", help="candidates restricted to the benchmark's archs"),
+    seeds: Optional[int] = typer.Option(None, help="benchmark mode: compare every method over this many seeds (30 if --benchmark and a budget list)"),
+    build: Optional[str] = typer.Option(None, help="FlexiBERT build (default faithful: what is searched is built)"),
+    data: Optional[str] = typer.Option(None, help="input source (default: the task's shipped sample)"),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", "-n", help="samples N (default: protocol)"),
+    max_length: Optional[int] = typer.Option(None, help="tokens per text sample (text spaces)"),
+    reg_mu: Optional[float] = typer.Option(None, help="size prior mu (fitness becomes swap_reg)"),
+    reg_sigma: Optional[float] = typer.Option(None, help="size prior sigma"),
+    reg_unit: str = typer.Option("k", help="unit of Θ for the prior: 1, k or M parameters"),
+    max_params: Optional[int] = typer.Option(None, help="hard limit: candidates above it get fitness -inf"),
+    population: int = typer.Option(20, help="population P"),
+    sample: int = typer.Option(5, help="tournament sample S"),
+    mutations: int = typer.Option(5, help="SWAP-NAS: scored mutations per cycle M"),
+    workers: int = typer.Option(1, help="CPU worker processes"),
+    threads: Optional[int] = typer.Option(None, help="torch threads per process"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the shared bench cache"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
+):
+    """Search a space for the architecture with the best zero-cost fitness (resumable: every evaluation is journaled)."""
+    import time as _time
+    from pathlib import Path
+
+    from .bench import default_cache_dir
+    from .proxies import get_proxy
+    from .search import SearchConfig, get_algorithm, resolve_task, run_search
+    from .search.compare import compare
+    from .swap import Regularise
+
+    quiet_hf()
+    try:
+        budgets = [int(b) for b in _split(budget)]
+    except ValueError:
+        raise SwapError(f"--budget must be a number of evaluations (or a list like 50,200), got {budget!r}") from None
+    if not budgets or min(budgets) < 1:
+        raise SwapError(f"--budget must be >= 1, got {budget!r}")
+    get_algorithm(algorithm)
+    get_proxy(proxy)
+    for option, value in (("--population", population), ("--sample", sample), ("--mutations", mutations),
+                          ("--seeds", seeds), ("--max-params", max_params)):
+        if value is not None and value < 1:
+            raise SwapError(f"{option} must be >= 1, got {value}")
+    if (reg_mu is None) != (reg_sigma is None):
+        raise SwapError("--reg-mu and --reg-sigma go together")
+    if (len(budgets) > 1 or seeds) and not benchmark:
+        raise SwapError("a budget list and --seeds compare methods in benchmark mode: add --benchmark")
+    sp = get_space_for_search(space, build)
+    col, default_data = resolve_task(sp, task)
+    regularise = Regularise(reg_mu, reg_sigma, unit=reg_unit) if reg_mu is not None else None
+    scoring = {k: v for k, v in (("n", batch_size),) if v is not None}
+    if max_length is not None:
+        scoring["inputs_options"] = {"max_length": max_length}
+    cache_dir = None if no_cache else default_cache_dir()
+    opts = {"population": population, "sample": sample}
+    if algorithm == "swapnas":
+        opts["mutations"] = mutations
+    if algorithm == "random":
+        opts = {}
+    if resume and out and Path(resume) != Path(out):
+        raise SwapError("give the search directory once: --resume DIR (or --out DIR for a new search)")
+    out_dir = Path(resume or out or f"runs/search-{sp.name}-{_time.strftime('%Y%m%d-%H%M%S')}")
+    if benchmark and (len(budgets) > 1 or seeds):
+        summary = compare(sp, col, budgets, list(range(seed, seed + (seeds or 30))), proxy=proxy,
+                          regularise=regularise, out_dir=out_dir, cache_dir=cache_dir, workers=workers,
+                          threads=threads, progress=not as_json, scoring={**scoring, "data": data or default_data},
+                          algorithm_options={"population": population, "sample": sample, "mutations": mutations})
+        if as_json:
+            print(json.dumps({"out_dir": str(out_dir), **{k: v for k, v in summary.items() if k != "scoring"}}))
+        else:
+            console.print(f"benchmark-mode comparison written to {out_dir / 'search.md'}")
+        return
+    config = SearchConfig(space=sp.name, space_options=_space_opts(sp), algorithm=algorithm, budget=budgets[0],
+                          seed=seed, proxy=proxy, regularise=regularise, max_params=max_params, task=col,
+                          data=data or default_data, benchmark=benchmark, algorithm_options=opts,
+                          scoring=scoring)
+    view = None
+    if benchmark:
+        from .search import BenchmarkView
+
+        view = BenchmarkView(sp, [r for r in sp.benchmark() if r.scores.get(col) is not None])
+    result = run_search(sp, config, out_dir, resume=resume is not None, cache_dir=cache_dir, workers=workers,
+                        threads=threads, progress=not as_json, view=view, scoring={**scoring, "data": config.data})
+    if as_json:
+        keys = ("out_dir", "best", "fitness", "params", "evaluations", "seconds") + (("true_score",) if benchmark else ())
+        print(json.dumps({k: result[k] for k in keys}))
+        return
+    rows = {"best": result["best"], "fitness": result["fitness"], "parameters": result["params"],
+            "evaluations": result["evaluations"], "computed now": result["computed"], "seconds": result["seconds"]}
+    if benchmark:
+        rows[f"true {col}"] = result["true_score"]
+    print_kv(f"swaplm search {sp.name} ({algorithm})", rows)
+    console.print(f"outputs in {out_dir}/: search.md, journal.jsonl, best/ ({', '.join(Path(f).name for f in result['best_files'])})")
+
+
+def get_space_for_search(name: str, build: Optional[str]):
+    """The space to search; FlexiBERT defaults to the faithful build (the searched fields are what is built)."""
+    from .spaces import get_space
+
+    sp = get_space(name)
+    if sp.name == "flexibert":
+        return get_space(name, build=build or "faithful")
+    if build is not None:
+        raise SwapError(f"--build is a FlexiBERT option (reference or faithful); the {sp.name} space has no builds")
+    return sp
+
+
+def _space_opts(sp) -> dict:
+    from .runner.identity import jsonable, space_options
+
+    return jsonable(space_options(sp))
+
+
 def main() -> None:
     """Entry point. A SwapError is one line on stderr and exit code 1; usage errors (unknown command, missing
     argument, bad option value) are typer's own short usage message and exit code 2."""

@@ -194,4 +194,24 @@ def _check_line(obj: Any) -> None:
             raise ValueError(f"bad entry for {col!r}")
 
 
-__all__ = ["Store", "StoreWarning"]
+__all__ = ["Store", "StoreWarning", "Chained"]
+
+
+class Chained:
+    """Several stores read in order (the first hit wins) and written together (e.g. a search's journal in
+    front of the shared bench cache)."""
+
+    def __init__(self, *stores: Store):
+        self.stores = [s for s in stores if s is not None]
+        self.path = self.stores[0].path
+
+    def get(self, column: str, key: str) -> dict | None:
+        for s in self.stores:
+            hit = s.get(column, key)
+            if hit is not None:
+                return hit
+        return None
+
+    def append(self, key: str, columns: dict[str, dict], **meta) -> None:
+        for s in self.stores:
+            s.append(key, columns, **meta)

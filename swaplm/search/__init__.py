@@ -1,0 +1,9 @@
+"""Architecture search on a space with a zero-cost fitness: SWAP-NAS, aging evolution and random search
+(:mod:`.algorithms`), the search driver with journal and resume (:mod:`.run`), benchmark mode
+(:mod:`.benchmark_view`) and the multi-seed comparison (:mod:`.compare`)."""
+from .algorithms import ALGORITHMS, History, evolution, get_algorithm, random_search, swapnas
+from .benchmark_view import BenchmarkView
+from .run import SearchConfig, resolve_task, run_search
+
+__all__ = ["ALGORITHMS", "History", "swapnas", "evolution", "random_search", "get_algorithm", "BenchmarkView",
+           "SearchConfig", "run_search", "resolve_task"]
