@@ -187,7 +187,7 @@ class Scorer:
         t0 = time.perf_counter()
         try:
             model = self.build(arch).to(self.device)
-        except PROXY_FAILURES as e:
+        except PROXY_FAILURES + TRANSIENT as e:
             reason = f"build failed: {reason_of(e)}"
             return Evaluation(key, {p.name: None for p in todo}, {p.name: 0.0 for p in todo},
                               {p.name: reason for p in todo}, time.perf_counter() - t0, stamp, self.versions,
@@ -204,7 +204,7 @@ class Scorer:
             t = time.perf_counter()
             try:
                 values[proxy.name] = float(proxy.compute(model, self.batch, self.ctx))
-            except PROXY_FAILURES as e:
+            except PROXY_FAILURES + TRANSIENT as e:
                 values[proxy.name], failed[proxy.name] = None, reason_of(e)
                 if isinstance(e, TRANSIENT):
                     transient.add(proxy.name)

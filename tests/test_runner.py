@@ -1,0 +1,168 @@
+"""The evaluation layer (swaplm.runner): store safety, identities that change by themselves, executors."""
+import json
+import math
+import multiprocessing as mp
+import os
+import shutil
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn as nn
+
+from swaplm.errors import SwapError
+from swaplm.proxies import Proxy, register
+from swaplm.runner import Scorer, Store, StoreWarning, evaluate, make_executor, resolve
+from swaplm.spaces.base import Protocol_, Record
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class WidthSpace:
+    name = "widths"
+    tasks = ("acc",)
+    protocol = Protocol_(n=6, repeats=1, init="gaussian", mode="train")
+
+    def key(self, arch):
+        return f"w{arch}"
+
+    def build(self, arch):
+        return nn.Sequential(nn.Conv2d(3, arch, 3), nn.ReLU())
+
+    def inputs(self, task=None, n=None, seed=0):
+        return torch.randn(n, 3, 5, 5, generator=torch.Generator().manual_seed(seed))
+
+    def benchmark(self):
+        return [Record(i, w, {"acc": float(w)}) for i, w in enumerate([1, 2, 3])]
+
+
+def _append_many(path: str, tag: str, count: int) -> None:
+    store = Store(path)
+    for i in range(count):
+        store.append(f"{tag}{i}", {"c#1": {"value": float(i), "seconds": 0.001}}, build_seconds=0.0,
+                     computed_at="t", versions={"torch": "x"})
+
+
+def test_two_processes_appending_at_once_lose_nothing(tmp_path):
+    path = str(tmp_path / "s.jsonl")
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(path, tag, 300)) for tag in ("a", "b")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoreWarning)
+        store = Store(path).load()
+    assert sorted(store.keys("c#1")) == sorted([f"a{i}" for i in range(300)] + [f"b{i}" for i in range(300)])
+    assert store.get("c#1", "b299")["value"] == 299.0
+    lines = Path(path).read_text().splitlines()
+    assert json.loads(lines[0]) == {"swaplm_store": 1} and len(lines) == 601
+
+
+def test_torn_last_line_is_reported_and_never_glued_to_the_next(tmp_path):
+    path = tmp_path / "s.jsonl"
+    _append_many(str(path), "k", 3)
+    path.write_text(path.read_text()[:-7])  # last line cut mid-write, no newline
+    Store(path).append("new", {"c#1": {"value": 9.0, "seconds": 0.0}})  # appending first inserts a newline
+    with pytest.warns(StoreWarning, match="1 corrupt line"):
+        store = Store(path).load()
+    assert sorted(store.keys("c#1")) == ["k0", "k1", "new"]
+    with warnings.catch_warnings():  # the load compacted the file: the bad line is gone
+        warnings.simplefilter("error", StoreWarning)
+        assert sorted(Store(path).load().keys("c#1")) == ["k0", "k1", "new"]
+
+
+def _oom_proxy(model, batch, ctx):
+    raise MemoryError("out of memory (simulated)")
+
+
+def _det_failure(model, batch, ctx):
+    return math.inf
+
+
+def test_deterministic_failures_are_stored_transient_ones_are_not(tmp_path):
+    register(Proxy("test_oom", _oom_proxy))
+    register(Proxy("test_inf", _det_failure))
+    space = WidthSpace()
+    scorer = Scorer(space, ["test_oom", "test_inf", "params"], resolve(space))
+    store = Store(tmp_path / "s.jsonl")
+    first = evaluate(scorer, [("w1", 1)], store=store)["w1"]
+    assert "MemoryError" in first.failed["test_oom"] and "not finite" in first.failed["test_inf"]
+    again = Scorer(space, ["test_oom", "test_inf", "params"], resolve(space))
+    reread = Store(tmp_path / "s.jsonl")
+    hit = again.lookup(reread, "w1")
+    assert set(hit.values) == {"test_inf", "params"}  # the out-of-memory failure was not stored
+    assert hit.failed["test_inf"] == first.failed["test_inf"]
+
+
+def test_identity_follows_settings_data_and_versions():
+    space = WidthSpace()
+    base = Scorer(space, ["params"], resolve(space)).columns["params"]
+    assert Scorer(space, ["params"], resolve(space)).columns["params"] == base  # stable
+    for change in ({"seed": 1}, {"n": 4}, {"repeats": 2}, {"mode": "eval"}, {"init": None}):
+        assert Scorer(space, ["params"], resolve(space, **change)).columns["params"] != base, change
+    other_batch = torch.zeros(6, 3, 5, 5)
+    assert Scorer(space, ["params"], resolve(space), batch=other_batch).columns["params"] != base
+
+
+def test_settings_are_validated_before_any_model_is_built():
+    space = WidthSpace()
+    for bad in ({"init": "nope"}, {"mode": "sideways"}, {"padding": "x"}, {"n": 1}, {"repeats": 0}):
+        with pytest.raises(SwapError):
+            resolve(space, **bad)
+    with pytest.raises(SwapError, match="does not take"):
+        Scorer(space, ["params"], resolve(space, inputs_options={"max_length": 8}))
+
+
+def test_a_local_proxy_is_refused_by_worker_processes_with_a_clear_error():
+    register(Proxy("test_local", lambda model, batch, ctx: 1.0))
+    space = WidthSpace()
+    scorer = Scorer(space, ["test_local"], resolve(space))
+    pool = make_executor(2, 1)
+    try:
+        with pytest.raises(SwapError, match="cannot be sent to worker processes"):
+            list(pool.map(scorer, [("w1", 1, ["test_local"]), ("w2", 2, ["test_local"])]))
+    finally:
+        pool.close()
+
+
+def _copy_package(dest: Path) -> Path:
+    shutil.copytree(ROOT / "swaplm", dest / "swaplm", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "spaces", dest / "swaplm" / "spaces", ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
+_RUN = """
+import json, sys
+from swaplm.bench import run_bench
+r = run_bench("darts", proxies=("swap", "params"), limit=2, repeats=1, cache_dir=sys.argv[1], progress=False,
+              warmup=False)
+print(json.dumps({"computed": r.computed, "values": [x.values for x in r.rows], "file": __import__("swaplm").__file__}))
+"""
+
+
+def test_changing_a_proxy_source_invalidates_only_its_values(tmp_path):
+    pkg = _copy_package(tmp_path / "pkg")
+    cache = tmp_path / "cache"
+    env = {**os.environ, "PYTHONPATH": str(pkg), "OMP_NUM_THREADS": "1"}
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", _RUN, str(cache)], env=env, capture_output=True, text=True,
+                             timeout=300, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    first = run()
+    assert first["file"].startswith(str(pkg)) and first["computed"] == 2
+    assert run()["computed"] == 0
+    params_py = pkg / "swaplm" / "proxies" / "params.py"
+    params_py.write_text(params_py.read_text() + "\n# an edit that could change the value\n")
+    third = run()
+    assert third["computed"] == 2 and third["values"] == first["values"]
+    new_lines = [json.loads(s) for s in (cache / "darts.jsonl").read_text().splitlines()[1:]][-2:]
+    assert all(list(line["columns"]) == [c for c in line["columns"] if c.startswith("params#")] for line in new_lines)
