@@ -1,6 +1,8 @@
 """Weight (re-)initialisers used before scoring. Both act in place and draw from torch's global RNG."""
 from __future__ import annotations
 
+import contextlib
+
 import torch
 import torch.nn as nn
 
@@ -25,18 +27,38 @@ def gaussian_init(model: nn.Module) -> None:
                 nn.init.zeros_(m.bias)
 
 
+@contextlib.contextmanager
+def _loaded_flags_lifted(model: nn.Module):
+    """Lift transformers' "already initialised" marks for the duration of the block, then put them back.
+
+    transformers >= 5 sets ``_is_hf_initialized = True`` on every tensor ``from_pretrained`` loaded, and its
+    initialisers (``transformers.initialization.normal_`` etc., used by ``_init_weights``) skip a tensor so marked:
+    without lifting the mark a re-init of a pretrained model would keep the pretrained weights.
+    """
+    marked = [t for t in (*model.parameters(), *model.buffers()) if getattr(t, "_is_hf_initialized", False)]
+    for t in marked:
+        t._is_hf_initialized = False
+    try:
+        yield
+    finally:
+        for t in marked:
+            t._is_hf_initialized = True
+
+
 @torch.no_grad()
 def default_init(model: nn.Module) -> None:
     """Re-run the model's own initialiser: HF ``_init_weights`` when present, else each module's
-    ``reset_parameters``."""
+    ``reset_parameters``. Weights loaded by ``from_pretrained`` are re-drawn too (transformers 5 marks them as
+    initialised; the marks are lifted while the initialiser runs and restored afterwards)."""
     hf_init = getattr(model, "_init_weights", None)
-    for m in model.modules():
-        if hf_init is not None:
-            hf_init(m)
-        elif hasattr(m, "reset_parameters") and m is not model:
-            m.reset_parameters()
-    if hf_init is None and hasattr(model, "reset_parameters"):
-        model.reset_parameters()
+    with _loaded_flags_lifted(model):
+        for m in model.modules():
+            if hf_init is not None:
+                hf_init(m)
+            elif hasattr(m, "reset_parameters") and m is not model:
+                m.reset_parameters()
+        if hf_init is None and hasattr(model, "reset_parameters"):
+            model.reset_parameters()
 
 
 INITS = {"gaussian": gaussian_init, "default": default_init}

@@ -125,3 +125,31 @@ def test_offline_hub_id_fails_fast(monkeypatch):
     with pytest.raises(SwapError, match="--init random with a local config.json"):
         models.load("nonexistent-org/nonexistent-model", init="random")
     assert time.perf_counter() - start < 10
+
+
+def test_default_reinit_redraws_pretrained_weights_and_restores_them():
+    """transformers 5 marks loaded tensors as initialised and its initialisers skip them: init="default" must
+    still re-draw the pretrained MiniLM (so repeats score different weights) and leave it exactly as loaded."""
+    from swaplm import swap_score
+    from swaplm.init import default_init
+
+    model, tokenizer, _ = models.load("builtin:minilm")
+    loaded = {k: v.clone() for k, v in model.state_dict().items()}
+    marks = [getattr(p, "_is_hf_initialized", None) for p in model.parameters()]
+    batch = data.make_batch("builtin:wikitext2", tokenizer=tokenizer, n=16, max_length=16)  # far from 2^16
+    pretrained = swap_score(model, batch).score
+
+    res = swap_score(model, batch, init="default", repeats=2, seed=0)
+    assert len(set(res.scores)) == 2 and pretrained not in res.scores  # fresh weights each repeat
+    assert all(torch.equal(v, loaded[k]) for k, v in model.state_dict().items())  # restored exactly
+    assert [getattr(p, "_is_hf_initialized", None) for p in model.parameters()] == marks
+
+    torch.manual_seed(0)
+    default_init(model)
+    state = model.state_dict()
+    changed = [k for k, v in state.items() if not torch.equal(v, loaded[k])]
+    assert len(changed) >= len(state) - 2, sorted(set(state) - set(changed))  # (a zero bias may stay zero)
+    w = model.encoder.layer[0].intermediate.dense.weight
+    assert abs(w.std().item() - model.config.initializer_range) < 0.002  # the model's own init distribution
+    assert torch.equal(model.encoder.layer[0].attention.output.LayerNorm.weight,
+                       torch.ones_like(loaded["encoder.layer.0.attention.output.LayerNorm.weight"]))
