@@ -29,7 +29,9 @@ from .init import get_init
 
 BINCOUNT_LIMIT = 1 << 22  # one-word codes below this are counted with a histogram instead of a sort
 CHUNK_ELEMENTS = 1 << 22  # elements of an (N, V) slice packed at once (bounds temporary memory to a few MB)
-SMALL_OUTPUT = 1 << 19  # hooked outputs up to this many elements are packed single-threaded
+SMALL_OUTPUT = 1 << 19  # hooked outputs up to this many elements (per copy) are staged and packed together
+STAGE_ELEMENTS = 1 << 21  # staged elements (per copy) that trigger a pack pass inside the forward
+STAGE_SINGLE_THREAD = 1 << 20  # a pack pass over at most this many elements (per copy) runs on one thread
 # with passive OpenMP waiting every parallel op wakes sleeping threads (~0.2 ms each), so small outputs are packed
 # on the calling thread; with spinning threads switching the thread count costs more than it saves
 SMALL_SINGLE_THREAD = os.environ.get(
@@ -126,64 +128,178 @@ def count_distinct(codes: torch.Tensor, hash_rows=_hash_rows) -> int:
 
 
 # -------------------------------------------------------------------------------------------------- the hook
-class _Collector:
-    """Forward-hook target: packs every hooked output into codes and keeps only those."""
+def _pack_plane3(bits: torch.Tensor) -> torch.Tensor:
+    """(K, N, V) bool -> (K, ceil(N/8), V) uint8; bit i of byte b is sample 8b+i."""
+    k, n, v = bits.shape
+    u8 = bits.view(torch.uint8)
+    if n % 8:
+        u8 = torch.cat([u8, u8.new_zeros(k, 8 - n % 8, v)], 1)
+    shifts = _SHIFTS.get(bits.device)
+    if shifts is None:
+        shifts = _SHIFTS.setdefault(bits.device, torch.arange(8, dtype=torch.uint8, device=bits.device).view(1, 8, 1))
+    return (u8.view(k, -1, 8, v) << shifts).sum(2, dtype=torch.uint8)
 
-    def __init__(self, n: int, mask: torch.Tensor | None):
-        self.n, self.mask = n, mask
-        self.codes: list[torch.Tensor] = []
+
+def pack_copies(x: torch.Tensor, nonnegative: bool = False, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Pack the sign states of ``x`` (K, N, V) — K independent copies of an (N, V) output — into per-copy,
+    per-neuron codes (K, V, code_words(N)) int64. ``keep`` (N, V) bool forces state 0 where False.
+
+    Codes are positive bit-plane bytes then negative ones, little-endian: for N <= 32 bit i is sample i positive
+    and bit 32+i sample i negative (the layout of :func:`pack_signs`); for larger N the planes take ceil(N/8)
+    bytes each, zero-padded to whole words.
+    """
+    k, n, v = x.shape
+    pos = x > 0
+    neg = None if nonnegative else x < 0
+    if keep is not None:
+        pos &= keep
+        if neg is not None:
+            neg &= keep
+    nb = math.ceil(n / 8)
+    plane = 4 if n <= 32 else nb
+    width = 8 * code_words(n)
+    out = torch.zeros(k, v, width, dtype=torch.uint8, device=x.device)
+    out[:, :, :nb] = _pack_plane3(pos).transpose(1, 2)
+    if neg is not None:
+        out[:, :, plane:plane + nb] = _pack_plane3(neg).transpose(1, 2)
+    return out.view(torch.int64)
+
+
+class _Modified(Exception):
+    """A staged hooked output was changed in place later in the forward (its codes must be taken at once)."""
+
+
+class _Collector:
+    """Forward-hook target: turns every hooked output into packed codes and keeps only those.
+
+    ``copies`` = K > 1: the forward is K folded copies of the model (swaplm.vectorised), every hooked output
+    is (K·N, ...) and is packed per copy.
+
+    Per-call cost. A small output (≤ SMALL_OUTPUT elements per copy) is not packed in its hook: the hook keeps
+    a reference and the output's version counter, and all staged outputs of a forward are packed together in
+    one pass (:meth:`flush`, when the forward ends or STAGE_ELEMENTS are staged), so a hooked call costs a
+    list append instead of a handful of tensor ops. The float tensors stay alive until the flush (bounded by
+    STAGE_ELEMENTS); one that the model changes in place after its hook (its version counter moved) is
+    detected at the flush and the forward is redone with every output packed inside its hook (``stage=False``).
+    Outputs that need the padding mask, and large ones, are packed in the hook in neuron chunks.
+    """
+
+    def __init__(self, n: int, mask: torch.Tensor | None, copies: int = 1, stage: bool = True):
+        self.n, self.k, self.rows, self.mask, self.stage = n, copies, n * copies, mask, stage
+        self.codes: list[torch.Tensor] = []  # (K, V_i, W) each
         self.calls, self.skipped = 0, []
-        self.sums: list[torch.Tensor] = []  # one sum per call: NaN iff the output holds a NaN (or +inf and -inf)
-        self.names: list[str] = []
+        self.sums: list[torch.Tensor] = []  # one sum per packed group: NaN iff an output holds a NaN (or ±inf)
+        self.names: list[tuple[str, ...]] = []
+        self.pending: list[tuple[str, torch.Tensor, int, bool]] = []
+        self.pending_elements = 0
+        self.mismatch: str | None = None  # a hooked output whose first dim is not K·N (vectorised runs)
 
     def hook(self, name: str, module: nn.Module):
         nonneg = _acts.is_nonnegative(module)
+        rows, mask, pending = self.rows, self.mask, self.pending
+        small = SMALL_OUTPUT * self.k if self.stage else -1
+        limit = STAGE_ELEMENTS * self.k
+        lengths = mask.shape[1] if mask is not None else -1
 
         def fn(_mod, _inp, out):
-            if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[0] != self.n:
+            if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[0] != rows:
+                if self.k > 1 and isinstance(out, torch.Tensor) and out.dim() >= 2:
+                    self.mismatch = f"{name} (output {tuple(out.shape)}, expected first dimension {rows})"
                 self.skipped.append(name)
                 return
             self.calls += 1
-            threads = torch.get_num_threads()
-            if threads > 1 and out.numel() <= SMALL_OUTPUT and SMALL_SINGLE_THREAD:
-                # a small output: packing is a handful of tiny ops, each of which would wake the whole thread
-                # pool (slow when idle threads sleep, e.g. OMP_WAIT_POLICY=PASSIVE); run them on this thread
-                torch.set_num_threads(1)
-                try:
-                    self._add(name, out.detach(), nonneg)
-                finally:
-                    torch.set_num_threads(threads)
+            numel = out.numel()
+            if numel <= small and not (out.dim() >= 3 and out.shape[1] == lengths):
+                pending.append((name, out, out._version, nonneg))
+                self.pending_elements += numel
+                if self.pending_elements >= limit:
+                    self.flush()
             else:
                 self._add(name, out.detach(), nonneg)
 
         return fn
 
+    def flush(self) -> None:
+        """Pack every staged output in one pass."""
+        if not self.pending:
+            return
+        items = list(self.pending)
+        self.pending.clear()
+        self.pending_elements = 0
+        for name, t, version, _ in items:
+            if t._version != version:
+                raise _Modified(name)
+        k, n = self.k, self.n
+        x = torch.cat([t.reshape(k, n, -1) for _, t, _, _ in items], 2) if len(items) > 1 \
+            else items[0][1].reshape(k, n, -1)
+        nonneg = all(item[3] for item in items)
+        threads = torch.get_num_threads()
+        single = threads > 1 and SMALL_SINGLE_THREAD and x.numel() <= STAGE_SINGLE_THREAD
+        if single:  # a few ops on a small matrix: waking a sleeping (passive) thread pool costs more than they do
+            torch.set_num_threads(1)
+        try:
+            self.sums.append(x.sum())
+            self.names.append(tuple(item[0] for item in items))
+            self.codes.append(pack_copies(x, nonneg))
+        finally:
+            if single:
+                torch.set_num_threads(threads)
+
     def _add(self, name: str, out: torch.Tensor, nonneg: bool) -> None:
-        n = self.n
-        x = out.reshape(n, -1)
-        v = x.shape[1]
+        k, n = self.k, self.n
+        x = out.reshape(k, n, -1)
+        v = x.shape[2]
         inner = v // out.shape[1]
         mask = self.mask if self.mask is not None and out.dim() >= 3 and out.shape[1] == self.mask.shape[1] else None
         self.sums.append(x.sum())
-        self.names.append(name)
-        step = max(1, CHUNK_ELEMENTS // n)
+        self.names.append((name,))
+        step = max(1, CHUNK_ELEMENTS // (n * k))
         for s in range(0, v, step):
-            xc = x[:, s:s + step]
+            xc = x[:, :, s:s + step]
             keep = None
             if mask is not None:  # column j of (N, L*inner) belongs to position j // inner
-                keep = mask[:, torch.arange(s, s + xc.shape[1], device=x.device) // inner]
-            self.codes.append(pack_signs(xc, nonneg, keep))
+                keep = mask[:, torch.arange(s, s + xc.shape[2], device=x.device) // inner]
+            self.codes.append(pack_copies(xc, nonneg, keep))
 
-    def count(self) -> tuple[int, int]:
+    def _check_nan(self) -> None:
         if self.sums:
             bad = torch.stack(self.sums).isnan().nonzero().view(-1).tolist()
             if bad:
-                raise SwapError(f"NaN activations in module {self.names[bad[0]]!r}: the model produced NaN (or "
+                names = self.names[bad[0]]
+                which = repr(names[0]) if len(names) == 1 else "one of " + ", ".join(map(repr, names))
+                raise SwapError(f"NaN activations in module {which}: the model produced NaN (or "
                                 "both +inf and -inf) on this batch (check the weights/init and the input scaling)")
+
+    def count(self) -> tuple[int, int]:
+        """(distinct codes, neurons) of a single-copy forward."""
+        counts, neurons = self.count_copies()
+        return counts[0], neurons
+
+    def count_copies(self) -> tuple[list[int], int]:
+        """Distinct codes of every copy, and the neurons per copy."""
+        self.flush()
+        self._check_nan()
         if not self.codes:
-            return 0, 0
-        codes = torch.cat(self.codes)
-        return count_distinct(codes), codes.shape[0]
+            return [0] * self.k, 0
+        codes = torch.cat(self.codes, 1) if len(self.codes) > 1 else self.codes[0]  # (K, V, W)
+        k, v, w = codes.shape
+        if k == 1 or w > 1:
+            return [count_distinct(codes[i]) for i in range(k)], v
+        return _distinct_per_row(codes.view(k, v)), v
+
+
+def _distinct_per_row(codes: torch.Tensor) -> list[int]:
+    """Distinct values in every row of a (K, V) int64 matrix: one histogram when the codes are small, else one
+    row-wise sort."""
+    k, v = codes.shape
+    lo, hi = torch.aminmax(codes)
+    lo, hi = int(lo), int(hi)
+    if lo >= 0 and (hi + 1) * k <= BINCOUNT_LIMIT:
+        keys = codes + torch.arange(k, device=codes.device).view(k, 1) * (hi + 1)
+        hist = torch.bincount(keys.view(-1), minlength=k * (hi + 1)).view(k, hi + 1)
+        return torch.count_nonzero(hist, dim=1).tolist()
+    s = torch.sort(codes, dim=1).values
+    return (1 + (s[:, 1:] != s[:, :-1]).sum(1)).tolist()
 
 
 # ------------------------------------------------------------------------------------------------ the result
@@ -233,6 +349,10 @@ class SwapResult:
     calls: int = 0
     modules: int = 0
     skipped: tuple[str, ...] = field(default_factory=tuple)
+    #: how the repeats ran: "loop" (one forward per repeat) or "vectorised" (copies folded into one forward,
+    #: swaplm.vectorised); ``fallback`` says why the vectorised path was not taken when it was asked for
+    path: str = "loop"
+    fallback: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -281,9 +401,98 @@ def _seed(seed: int, device: torch.device) -> None:
         torch.manual_seed(seed)
 
 
+def _record(model, inputs, hooked, n, mask, copies=1, stage=True) -> "_Collector":
+    """One hooked no-grad forward; returns the collector (codes flushed, hooks removed)."""
+    col = _Collector(n, mask, copies, stage)
+    handles = [m.register_forward_hook(col.hook(name, m)) for name, m in hooked]
+    try:
+        with torch.no_grad():
+            forward(model, inputs)
+        col.flush()
+    finally:
+        for h in handles:
+            h.remove()
+    return col
+
+
+def _nothing_recorded(col, hooked, n) -> SwapError:
+    why = f" (outputs of {', '.join(sorted(set(col.skipped)))} had no batch dim of size {n})" \
+        if col.skipped else " (none of them was called in forward)"
+    return SwapError(f"{len(hooked)} activation module(s) hooked but nothing was recorded{why}")
+
+
+def _loop_repeat(model, inputs, hooked, n, mask, r, seed, device, init_fn, mode):
+    """Repeat ``r`` of the looped path: seed, re-init, set the mode, one hooked forward."""
+    for stage in (True, False):
+        _seed(repeat_seed(seed, r), device)
+        if init_fn is not None:
+            init_fn(model)
+        if mode is not None:
+            model.train(mode == "train")
+        try:
+            return _record(model, inputs, hooked, n, mask, stage=stage)
+        except _Modified:  # an output changed in place after its hook: pack every output in its hook
+            continue
+    raise AssertionError("unreachable")
+
+
+def _vectorised_repeats(model, inputs, hooked, n, mask, repeats, seed, device, init_fn, mode):
+    """All repeats as folded copies (swaplm.vectorised), in chunks; raises vectorised.Unsupported."""
+    from . import vectorised as vec
+
+    counts: list[int] = []
+    neurons, calls, skipped = None, 0, ()
+    chunk = vec.chunk_size(repeats, n, inputs, None, count_params(model))
+    copies = vec.Copies(model, chunk)
+    rng = torch.cuda if device.type == "cuda" else None
+    folded = {}
+    r = 0
+    while r < repeats:
+        k = min(chunk, repeats - r)
+        for i in range(k):  # copy i gets exactly the weights repeat r + i of the loop draws
+            _seed(repeat_seed(seed, r + i), device)
+            init_fn(model)
+            copies.snapshot(i)
+        if mode is not None:
+            model.train(mode == "train")
+        if k not in folded:
+            folded[k] = vec.fold_inputs(inputs, n, k)
+        state = torch.default_generator.get_state()
+        cuda_state = rng.get_rng_state(device) if rng is not None else None
+        copies.install(k, n)
+        try:
+            col = None
+            for stage in (True, False):
+                try:
+                    col = _record(model, folded[k], hooked, n, mask, copies=k, stage=stage)
+                    break
+                except _Modified:
+                    continue
+        except (SwapError, _Modified):
+            raise
+        except Exception as e:  # anything the folded forward cannot do: the loop will
+            raise vec.Unsupported(f"the folded forward failed ({type(e).__name__}: {str(e)[:160]})") from None
+        finally:
+            copies.remove()
+        if not torch.equal(state, torch.default_generator.get_state()) or (
+                cuda_state is not None and not torch.equal(cuda_state, rng.get_rng_state(device))):
+            raise vec.Unsupported("the forward draws random numbers (dropout or similar): the loop's draws "
+                                  "cannot be reproduced")
+        if col.mismatch:
+            raise vec.Unsupported(f"a hooked output does not carry the folded batch: {col.mismatch}")
+        if col.calls == 0:
+            raise _nothing_recorded(col, hooked, n)
+        got, v = col.count_copies()
+        counts += got
+        neurons, calls, skipped = v, col.calls, tuple(sorted(set(col.skipped)))
+        r += k
+        chunk = min(chunk, vec.chunk_size(repeats, n, inputs, v, 0))  # the real neuron count is known now
+    return counts, neurons, calls, skipped
+
+
 def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None = None, seed: int = 0,
                mode: str | None = None, padding: str = "mask", regularise: Regularise | None = None,
-               activations=None) -> SwapResult:
+               activations=None, vectorise: bool | None = None) -> SwapResult:
     """SWAP-Score of ``model`` on one batch.
 
     inputs: image tensor (N, C, H, W) or a dict/BatchEncoding of (N, L) tensors passed as ``model(**inputs)``.
@@ -295,6 +504,10 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
         ordinary neurons. Applies to hooked outputs shaped (N, L, ...).
     regularise: a :class:`Regularise` size prior, or None.
     activations: module classes / name patterns to hook instead of the registry's defaults.
+    vectorise: run the repeats as K re-initialised copies folded into one forward (swaplm.vectorised; the
+        same weights and counts as the loop, copy for copy). None (default): when ``init`` is set and
+        repeats > 1; True: whenever repeats > 1; False: never. A model it cannot handle runs the loop;
+        ``result.path`` says which ran and ``result.fallback`` why the vectorised path was not taken.
     """
     if repeats < 1:
         raise SwapError(f"repeats must be >= 1, got {repeats}")
@@ -323,29 +536,39 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     tensors = list(model.buffers()) + (list(model.parameters()) if init_fn is not None else [])
     saved = [(t, t.detach().clone()) for t in tensors]
     counts, neurons, calls, skipped = [], 0, 0, ()
+    path, fallback = "loop", ""
+    want = repeats > 1 and (vectorise if vectorise is not None else init_fn is not None)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            for r in range(repeats):
-                _seed(repeat_seed(seed, r), device)
-                if init_fn is not None:
-                    init_fn(model)
+            if want:
+                from . import vectorised as vec
+
                 if mode is not None:
                     model.train(mode == "train")
-                col = _Collector(n, mask)
-                handles = [m.register_forward_hook(col.hook(name, m)) for name, m in hooked]
-                try:
-                    with torch.no_grad():
-                        forward(model, inputs)
-                finally:
-                    for h in handles:
-                        h.remove()
-                distinct, neurons = col.count()
-                if col.calls == 0:
-                    why = f" (outputs of {', '.join(sorted(set(col.skipped)))} had no batch dim of size {n})" \
-                        if col.skipped else " (none of them was called in forward)"
-                    raise SwapError(f"{len(hooked)} activation module(s) hooked but nothing was recorded{why}")
-                counts.append(distinct)
-                calls, skipped = col.calls, tuple(sorted(set(col.skipped)))
+                fallback = vec.unsupported_reason(model) or ""
+                if init_fn is None and not fallback:
+                    fallback = "no init: every repeat uses the same weights"
+                if not fallback:
+                    try:
+                        counts, neurons, calls, skipped = _vectorised_repeats(
+                            model, inputs, hooked, n, mask, repeats, seed, device, init_fn, mode)
+                        path = "vectorised"
+                    except vec.Unsupported as e:
+                        fallback = str(e)
+                        counts = []
+                        with torch.no_grad():  # the loop starts from the model as it was
+                            for t, copy in saved:
+                                t.copy_(copy)
+                        for m, training in modes:
+                            m.training = training
+            if path == "loop":
+                for r in range(repeats):
+                    col = _loop_repeat(model, inputs, hooked, n, mask, r, seed, device, init_fn, mode)
+                    distinct, neurons = col.count()
+                    if col.calls == 0:
+                        raise _nothing_recorded(col, hooked, n)
+                    counts.append(distinct)
+                    calls, skipped = col.calls, tuple(sorted(set(col.skipped)))
     finally:
         with torch.no_grad():
             for t, copy in saved:
@@ -356,4 +579,4 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     return SwapResult(score=raw * factor, raw_score=raw, neurons=neurons, samples=n,
                       saturation=raw / neurons if neurons else 0.0, repeats=repeats,
                       seconds=time.perf_counter() - t0, params=params, reg_factor=factor, scores=tuple(counts),
-                      calls=calls, modules=len(hooked), skipped=skipped)
+                      calls=calls, modules=len(hooked), skipped=skipped, path=path, fallback=fallback)

@@ -1,0 +1,318 @@
+"""Vectorised repeats: K re-initialised copies of one model scored in one forward (issue #13).
+
+How. The K copies are folded into the batch dimension: the input (N, ...) is repeated to (K·N, ...), copy k
+owning rows k·N .. k·N+N-1. Every module whose output does not depend on other samples (activations,
+pooling, padding, concatenation, reshapes, the model's own forward code) then runs unchanged on all copies at
+once. Only modules that own weights, and BatchNorm (whose train-mode statistics are per batch), get a
+temporary forward that treats the K copies separately:
+
+- Conv1d/2d/3d: the batch is regrouped to (N, K·C, ...) and run as one grouped convolution (K·groups groups,
+  the K weight tensors stacked along the output channels);
+- BatchNorm: the same regrouping, then one ``F.batch_norm`` over K·C channels, so every copy gets its own
+  batch statistics (train mode) exactly as its own forward would;
+- Linear: one ``baddbmm`` over the K weight matrices; Embedding: one lookup in the K stacked tables;
+- LayerNorm/GroupNorm: one call when the K copies' affine weights are equal (after the reference re-init
+  they are all γ = 1, β = 0), else one call per copy.
+
+Why this and not ``torch.func`` (``stack_module_state`` + ``functional_call`` + ``vmap``): vmap's batching
+rules for convolution and batch norm do this same regrouping, but they run behind a per-op dispatch layer
+that costs more than the whole DARTS proxy forward on a CPU, they cannot run the engine's hooks (tensors
+escaping a vmapped function are an error), and BatchNorm's in-place running-stat update needs extra
+handling. Folding copies into the batch keeps the hooks as they are (a hooked output is (K·N, ...) and is
+viewed as (K, N, V) when packed), and the plain kernels give bit-identical outputs per copy on CPU (tested
+against the loop in tests/test_vectorised.py).
+
+Weights. Copy k gets exactly the weights repeat k of the loop draws: for each copy the engine seeds torch with
+``repeat_seed(seed, r)``, runs the same initialiser on the model itself and snapshots its parameters and
+buffers (then restores the model). So the vectorised scores are the looped scores, copy for copy.
+
+What is not vectorised (the caller falls back to the loop and says why): a module type that owns parameters
+and has no rule here, convolutions with non-zero padding modes, Embedding with ``max_norm``, an active
+Dropout (the loop's random draws cannot be reproduced), any forward that draws random numbers (checked: the
+RNG state must be unchanged by the forward), a hooked output whose first dimension is not K·N, or any error
+in the folded forward. Forward code that mixes samples outside BatchNorm (``x.mean(0)``, a hard-coded batch
+size) is not detectable; pass ``vectorise=False`` for such models.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# elements of hooked output per chunk of copies (K·N·neurons); bounds the memory of one folded forward
+CHUNK_ELEMENTS = 1 << 25
+PARAM_ELEMENTS = 1 << 26  # parameter elements of all copies of one chunk (K·params)
+FIRST_GUESS = 16  # hooked elements per input element, for sizing the first chunk before the neuron count is known
+
+_CONV = (nn.Conv1d, nn.Conv2d, nn.Conv3d)
+_BN = nn.modules.batchnorm._BatchNorm
+_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout)
+
+
+class Unsupported(Exception):
+    """The model (or this forward) cannot be vectorised; the message says why."""
+
+
+def _direct(m: nn.Module):
+    return [(k, v) for k, v in m._parameters.items() if v is not None], \
+        [(k, v) for k, v in m._buffers.items() if v is not None]
+
+
+def unsupported_reason(model: nn.Module) -> str | None:
+    """Why ``model`` cannot run vectorised, or None. Cheap, structural check before any work."""
+    for name, m in model.named_modules():
+        params, buffers = _direct(m)
+        if isinstance(m, _DROPOUT) and m.p > 0 and m.training:
+            return f"active dropout in {name or 'the model'} ({type(m).__name__}, p={m.p}): random per repeat"
+        if not params:
+            continue
+        if isinstance(m, _CONV):
+            if m.padding_mode != "zeros":
+                return f"{name}: convolution padding_mode {m.padding_mode!r}"
+        elif isinstance(m, nn.Embedding):
+            if m.max_norm is not None:
+                return f"{name}: Embedding with max_norm"
+        elif not isinstance(m, (nn.Linear, _BN, nn.LayerNorm, nn.GroupNorm)):
+            return f"{name or 'the model'} ({type(m).__name__}) owns parameters and has no vectorised rule"
+    return None
+
+
+# ---------------------------------------------------------------------------------------- per-module rules
+def _regroup(x: torch.Tensor, k: int) -> torch.Tensor:
+    """(K·N, C, ...) -> (N, K·C, ...)."""
+    n = x.shape[0] // k
+    return x.reshape(k, n, *x.shape[1:]).transpose(0, 1).reshape(n, k * x.shape[1], *x.shape[2:])
+
+
+def _ungroup(y: torch.Tensor, k: int) -> torch.Tensor:
+    """(N, K·C, ...) -> (K·N, C, ...)."""
+    n, c = y.shape[0], y.shape[1] // k
+    return y.reshape(n, k, c, *y.shape[2:]).transpose(0, 1).reshape(k * n, c, *y.shape[2:])
+
+
+# Each batched rule is used where it is bit-identical to one call per copy (what the loop computes): that is
+# decided once per process for every input/weight signature, on random data from a private generator (the
+# kernels are deterministic, so an algorithm that agrees there agrees everywhere; one that differs in rounding
+# differs on almost any random input). Example: oneDNN runs a grouped dense 3×3 convolution with a different
+# algorithm than the same convolution ungrouped, while grouped depthwise and 1×1 convolutions (all of the DARTS
+# proxy's) are identical. Where it differs, the rule makes one call per copy, exactly as the loop would.
+_EXACT: dict[tuple, bool] = {}
+
+
+def _checked(kind: str, static: tuple, fast, per_copy):
+    def forward(x):
+        key = (kind, static, tuple(x.shape), x.dtype, x.device.type, x.is_contiguous(), torch.get_num_threads())
+        ok = _EXACT.get(key)
+        if ok is None:
+            g = torch.Generator(device=x.device).manual_seed(0)
+            probe = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
+            ok = _EXACT[key] = bool(torch.equal(fast(probe), per_copy(probe)))
+        return fast(x) if ok else per_copy(x)
+
+    return forward
+
+
+def _split(x: torch.Tensor, k: int):
+    n = x.shape[0] // k
+    return [x[i * n:(i + 1) * n] for i in range(k)]
+
+
+def _conv_forward(m, k, w, b):
+    dims = w.dim() - 3  # w is (K, C_out, C_in / groups, *kernel)
+    fn = (F.conv1d, F.conv2d, F.conv3d)[dims - 1]
+    weight = w.reshape(k * w.shape[1], *w.shape[2:])
+    bias = b.reshape(-1) if b is not None else None
+    args = (m.stride, m.padding, m.dilation)
+
+    def fast(x):  # one grouped convolution over (N, K·C, ...)
+        return _ungroup(fn(_regroup(x, k), weight, bias, *args, m.groups * k), k)
+
+    def per_copy(x):
+        return torch.cat([fn(xi, w[i], b[i] if b is not None else None, *args, m.groups)
+                          for i, xi in enumerate(_split(x, k))])
+
+    return _checked("conv", (tuple(w.shape), b is None, *args, m.groups), fast, per_copy)
+
+
+def _bn_forward(m, k, w, b, rm, rv):
+    weight = w.reshape(-1) if w is not None else None
+    bias = b.reshape(-1) if b is not None else None
+    rmean = rm.reshape(-1) if rm is not None else None
+    rvar = rv.reshape(-1) if rv is not None else None
+
+    # batch statistics when training or when no running stats are tracked (as nn.BatchNorm's forward); running
+    # stats are never updated here (they do not change a train-mode output; the engine restores every buffer)
+    def fast(x):  # one batch norm over (N, K·C, ...): per-channel statistics are per-copy statistics
+        batch = m.training or rmean is None
+        return _ungroup(F.batch_norm(_regroup(x, k), None if batch else rmean, None if batch else rvar,
+                                     weight, bias, batch, 0.0, m.eps), k)
+
+    def per_copy(x):
+        batch = m.training or rmean is None
+        return torch.cat([F.batch_norm(xi, None if batch else rm[i], None if batch else rv[i],
+                                       w[i] if w is not None else None, b[i] if b is not None else None,
+                                       batch, 0.0, m.eps) for i, xi in enumerate(_split(x, k))])
+
+    checked = _checked("bn", (w is None, rm is None, m.eps), fast, per_copy)
+    return lambda x: checked(x) if x.shape[0] else x
+
+
+def _linear_forward(m, k, w, b):
+    wt = w.transpose(1, 2)  # (K, in, out)
+
+    def fast(x):  # one batched matrix product
+        lead = x.shape[:-1]
+        xk = x.reshape(k, -1, x.shape[-1])
+        if b is None:
+            y = torch.bmm(xk, wt)
+        else:
+            y = torch.baddbmm(b.unsqueeze(1).expand(k, xk.shape[1], b.shape[-1]), xk, wt)
+        return y.reshape(*lead, w.shape[1])
+
+    def per_copy(x):
+        return torch.cat([F.linear(xi, w[i], b[i] if b is not None else None) for i, xi in enumerate(_split(x, k))])
+
+    return _checked("linear", (tuple(w.shape), b is None), fast, per_copy)
+
+
+def _embedding_forward(m, k, w, n):
+    table = w.reshape(k * w.shape[1], w.shape[2])
+    rows = w.shape[1]
+    offset = (torch.arange(k, device=w.device) * rows).repeat_interleave(n)
+
+    def forward(ids):
+        if ids.shape[0] == k * n:  # one lookup in the K stacked tables
+            return F.embedding(ids + offset.view(-1, *([1] * (ids.dim() - 1))), table, None, None, 2.0,
+                               m.scale_grad_by_freq, m.sparse)
+        if ids.shape[0] == 1:  # ids shared by the whole batch (position ids (1, L)): (K·N, L, D), copy by copy
+            out = F.embedding(ids[0] + (torch.arange(k, device=ids.device) * rows).view(-1, *([1] * (ids.dim() - 1))),
+                              table, None, None, 2.0, m.scale_grad_by_freq, m.sparse)
+            return out.unsqueeze(1).expand(k, n, *out.shape[1:]).reshape(k * n, *out.shape[1:])
+        raise Unsupported(f"embedding ids with first dimension {ids.shape[0]} (neither 1 nor K·N)")
+
+    return forward
+
+
+def _same(t):
+    return t is None or all(torch.equal(t[0], t[i]) for i in range(1, t.shape[0]))
+
+
+def _norm_forward(m, k, w, b, fn):
+    if _same(w) and _same(b):  # one call on all copies (bit-identical: the op is per sample)
+        w0 = w[0] if w is not None else None
+        b0 = b[0] if b is not None else None
+        return lambda x: fn(x, w0, b0)
+
+    def forward(x):  # per-copy weights: one call per copy
+        n = x.shape[0] // k
+        return torch.cat([fn(x[i * n:(i + 1) * n], w[i] if w is not None else None, b[i] if b is not None else None)
+                          for i in range(k)])
+
+    return forward
+
+
+def _rule(m: nn.Module, k: int, n: int, get):
+    """The folded forward of ``m`` given ``get(name) -> (K, ...)`` stacked tensors, or None to keep its own."""
+    params, buffers = _direct(m)
+    if isinstance(m, _CONV):
+        return _conv_forward(m, k, get("weight"), get("bias"))
+    if isinstance(m, _BN):
+        return _bn_forward(m, k, get("weight"), get("bias"), get("running_mean"), get("running_var"))
+    if not params:
+        return None
+    if isinstance(m, nn.Linear):
+        return _linear_forward(m, k, get("weight"), get("bias"))
+    if isinstance(m, nn.Embedding):
+        return _embedding_forward(m, k, get("weight"), n)
+    if isinstance(m, nn.LayerNorm):
+        return _norm_forward(m, k, get("weight"), get("bias"),
+                             lambda x, w, b: F.layer_norm(x, m.normalized_shape, w, b, m.eps))
+    if isinstance(m, nn.GroupNorm):
+        return _norm_forward(m, k, get("weight"), get("bias"),
+                             lambda x, w, b: F.group_norm(x, m.num_groups, w, b, m.eps))
+    raise Unsupported(f"{type(m).__name__} owns parameters and has no vectorised rule")
+
+
+# ------------------------------------------------------------------------------------------ the copies
+class Copies:
+    """K snapshots of a model's parameters and floating buffers, and the folded forwards that use them.
+
+    ``snapshot(r)`` records the model's current tensors as copy ``r`` (one ``torch.cat`` per copy); ``install()``
+    gives every module that needs it a temporary instance-level ``forward`` (removed again by ``remove()``,
+    leaving the modules exactly as they were).
+    """
+
+    def __init__(self, model: nn.Module, k: int):
+        self.model, self.k = model, k
+        self.mods = [m for m in model.modules() if isinstance(m, _CONV + (_BN,)) or _direct(m)[0]]
+        self.tensors = []  # (module, name, tensor) of every floating tensor the rules read
+        for m in self.mods:
+            params, buffers = _direct(m)
+            for name, t in params + buffers:
+                if t.is_floating_point():
+                    self.tensors.append((m, name, t))
+        total = sum(t.numel() for _, _, t in self.tensors)
+        first = self.tensors[0][2] if self.tensors else None
+        self.flat = torch.empty(k, total, dtype=first.dtype if first is not None else torch.float32,
+                                device=first.device if first is not None else "cpu")
+        if any(t.dtype != self.flat.dtype for _, _, t in self.tensors):
+            raise Unsupported("parameters of mixed floating dtypes")
+        self.installed: list[tuple[nn.Module, object]] = []
+
+    def snapshot(self, r: int) -> None:
+        if self.tensors:
+            torch.cat([t.detach().reshape(-1) for _, _, t in self.tensors], out=self.flat[r])
+
+    def install(self, k: int, n: int) -> None:
+        """Install folded forwards for the first ``k`` copies on batches of ``n`` samples per copy."""
+        stacked: dict[tuple[int, str], torch.Tensor] = {}
+        off = 0
+        for m, name, t in self.tensors:
+            stacked[(id(m), name)] = self.flat[:k, off:off + t.numel()].reshape(k, *t.shape).contiguous()
+            off += t.numel()
+        try:
+            for m in self.mods:
+                fwd = _rule(m, k, n, lambda name, m=m: stacked.get((id(m), name)))
+                if fwd is not None:
+                    self.installed.append((m, m.__dict__.get("forward")))
+                    m.forward = fwd
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self) -> None:
+        for m, previous in reversed(self.installed):
+            if previous is None:
+                m.__dict__.pop("forward", None)
+            else:
+                m.__dict__["forward"] = previous
+        self.installed.clear()
+
+
+def fold_inputs(inputs, n: int, k: int):
+    """Repeat every batch-first tensor of ``inputs`` K times along the batch (copy-major)."""
+    def rep(t):
+        if isinstance(t, torch.Tensor) and t.dim() and t.shape[0] == n:
+            return t.repeat(k, *([1] * (t.dim() - 1)))
+        return t
+
+    if isinstance(inputs, torch.Tensor):
+        return rep(inputs)
+    if isinstance(inputs, Mapping):
+        return {key: rep(v) for key, v in inputs.items()}
+    return inputs
+
+
+def chunk_size(k: int, n: int, inputs, neurons: int | None, params: int) -> int:
+    """Copies per folded forward: K·N·neurons within :data:`CHUNK_ELEMENTS` (before the first forward the
+    neuron count is guessed from the input size) and K·params within :data:`PARAM_ELEMENTS`."""
+    if neurons is None:
+        if isinstance(inputs, torch.Tensor):
+            per_sample = inputs[0].numel()
+        else:
+            per_sample = sum(v[0].numel() for v in inputs.values() if isinstance(v, torch.Tensor) and v.dim())
+        neurons = max(1, per_sample) * FIRST_GUESS
+    by_params = PARAM_ELEMENTS // params if params else k
+    return max(1, min(k, CHUNK_ELEMENTS // max(1, n * neurons), by_params))
