@@ -7,9 +7,13 @@ Steps (every score is computed by swaplm; results are cached per architecture, s
    32 Gaussian re-inits, train mode);
 2. regularised SWAP: μ/σ (Θ in thousands of parameters) chosen by grid search on archs 0–499 only;
 3. final run: every registered proxy (swap_reg with the chosen μ/σ) on all 1000 archs -> the report, with
-   correlations on both halves (0–499 tuned on, 500–999 held out);
+   correlations on both halves (0–499 tuned on, 500–999 held out), with 95 % bootstrap intervals and the
+   mean ρ inside equal-count parameter bins (the space's strata);
 4. ablation on a fixed subset (every ``--ablation-stride``-th arch): N ∈ {8,16,32,64} × repeats ∈ {1,8,32} ×
    real CIFAR-10 images vs Gaussian noise.
+
+Figures from elsewhere appear only in the "Cited figures" section, each with its source (``CITED`` below).
+``--limit N`` runs every step on the first N archs only (to check the script; write such a report elsewhere).
 """
 from __future__ import annotations
 
@@ -22,13 +26,44 @@ import numpy as np
 from swaplm import stats
 from swaplm.bench import run_bench, split
 from swaplm.proxies import available
-from swaplm.report import fmt, render_table, write_report
+from swaplm.report import ci_text, fmt, render_table, write_report
 from swaplm.spaces import get_space
 from swaplm.swap import Regularise
 
 MU_GRID = [0.5, 1.0, 1.5, 2.0, 2.25, 2.5, 2.75, 3.0, 3.5]
 SIGMA_GRID = [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 6.0, 10.0]
 TUNE_IDS, HOLDOUT_IDS = range(0, 500), range(500, 1000)
+
+#: figures from elsewhere, printed only as citations in their own section (never mixed with computed ones)
+FACTS = "../shared/reference/method-facts.md"
+CITED = [
+    ("SWAP Spearman ρ vs CIFAR-10, DARTS 1000 archs, published", "0.93", f"{FACTS} §4.1 (TPAMI abstract)"),
+    ("SWAP Spearman ρ, the released reference code run on this machine's CPU", "0.917 (Kendall 0.751)",
+     f"{FACTS} §4.3"),
+    ("wall time of that reference-code run (swap alone, 2 CPU cores)", "2.7 s per arch, 49 min in all",
+     f"{FACTS} §4.3"),
+    ("parameter count of the scoring proxy vs accuracy", "Spearman 0.802", f"{FACTS} §4.3"),
+    ("parameters of the scoring proxy over the 1000 archs", "0.310–2.692 k", f"{FACTS} §8.2"),
+]
+
+
+def cited_section() -> str:
+    return ("Not computed by swaplm; quoted with their source for comparison only. Every other figure in this "
+            "report was computed by the command above.\n\n"
+            + render_table([list(c) for c in CITED], ["what", "figure", "source"]))
+
+
+def beats_swap(result, task: str = "cifar10") -> str:
+    """One computed sentence naming every proxy or baseline whose Spearman ρ is above SWAP's."""
+    corr = result.correlations(intervals=True)
+    swap = corr["swap"][task]["spearman"]
+    better = sorted(((n, c[task]["spearman"]) for n, c in corr.items() if n != "swap"
+                     and c[task]["spearman"] > swap), key=lambda x: -x[1])
+    if not better:
+        return f"No other proxy or baseline ranks above SWAP (ρ {swap:.3f}) on all {len(result.rows)} archs."
+    return (f"Ranking above SWAP (ρ {ci_text(swap, corr['swap'][task]['spearman_ci'])}) on all "
+            f"{len(result.rows)} archs: " + ", ".join(f"**{n}** ρ {ci_text(r, corr[n][task]['spearman_ci'])}"
+                                                      for n, r in better) + ".")
 
 
 def tune(result) -> tuple[float, float, list]:
@@ -47,16 +82,20 @@ def tune(result) -> tuple[float, float, list]:
 
 
 def halves_table(result, names) -> str:
-    parts = split(result, {"all 1000": [r.id for r in result.rows], "0–499 (tuning)": TUNE_IDS,
-                           "500–999 (held out)": HOLDOUT_IDS})
-    rows = [[n, *(parts[p][n]["cifar10"]["spearman"] for p in parts),
-             *(parts[p][n]["cifar10"]["kendall"] for p in parts)] for n in names]
+    parts = split(result, {f"all {len(result.rows)}": [r.id for r in result.rows], "0–499 (tuning)": TUNE_IDS,
+                           "500–999 (held out)": HOLDOUT_IDS}, intervals=True)
+
+    def cell(p, n, stat):
+        c = parts[p][n]["cifar10"]
+        return ci_text(c[stat], c.get(f"{stat}_ci"))
+
+    rows = [[n, *(cell(p, n, "spearman") for p in parts), *(cell(p, n, "kendall") for p in parts)] for n in names]
     cols = ["proxy", *(f"ρ {p}" for p in parts), *(f"τ {p}" for p in parts)]
     return render_table(rows, cols)
 
 
-def ablation(space, workers: int, stride: int) -> tuple[str, float]:
-    ids = list(range(0, 1000, stride))
+def ablation(space, workers: int, stride: int, limit: int | None = None) -> tuple[str, float]:
+    ids = list(range(0, limit or 1000, stride))
     t0 = time.perf_counter()
     rows, means = [], []
     for source in ("real", "noise"):
@@ -66,9 +105,9 @@ def ablation(space, workers: int, stride: int) -> tuple[str, float]:
             for repeats in (1, 8, 32):
                 res = run_bench(space, proxies=["swap"], ids=ids, n=n, repeats=repeats, data=data,
                                 workers=workers, progress=False)
-                c = res.correlations()["swap"]["cifar10"]
+                c = res.correlations(intervals=True)["swap"]["cifar10"]
                 mean_swap = float(np.mean([r.values["swap"] for r in res.rows]))
-                cells.append(c["spearman"])
+                cells.append(ci_text(c["spearman"], c["spearman_ci"]))
                 print(f"ablation {source} N={n} repeats={repeats}: ρ={c['spearman']:.3f} "
                       f"(mean SWAP {mean_swap:.0f})", flush=True)
             rows.append([source, n, *cells])
@@ -77,8 +116,9 @@ def ablation(space, workers: int, stride: int) -> tuple[str, float]:
     return (f"Spearman ρ of SWAP vs CIFAR-10 accuracy on {len(ids)} archs (ids 0, {stride}, {2 * stride}, …, "
             f"{ids[-1]}); Gaussian re-init, train mode, seed 0. Real inputs: the first N CIFAR-10 training images "
             f"(mean/std normalised); noise: N(0, 1) images of the same shape. A ReLU unit's pattern over N samples "
-            f"has at most 2^N values, so at N = 8 SWAP is capped at 256; ρ is undefined (—) where every "
-            f"architecture reaches the cap. Mean SWAP per cell (repeats = 32):\n\n" + table
+            f"has at most 2^N values, so at N = 8 SWAP is capped at {2 ** 8}; ρ is undefined (—) where every "
+            f"architecture reaches the cap. Brackets: 95 % bootstrap interval. Mean SWAP per cell "
+            f"(repeats = 32):\n\n" + table
             + "\n\n" + render_table(means, ["inputs", "N", "mean SWAP", "max possible (2^N, ReLU)"]),
             time.perf_counter() - t0)
 
@@ -90,25 +130,36 @@ def main() -> None:
     ap.add_argument("--ablation-stride", type=int, default=10)
     ap.add_argument("--skip-ablation", action="store_true")
     ap.add_argument("--skip-timed-run", action="store_true", help="skip the timed no-cache full run")
+    ap.add_argument("--limit", type=int, default=None, help="only the first N archs (to check the script quickly)")
     args = ap.parse_args()
     space = get_space("darts")
+    lim = {"limit": args.limit} if args.limit else {}
 
     t0 = time.perf_counter()
-    base = run_bench(space, proxies=["swap", "params"], workers=args.workers)
+    base = run_bench(space, proxies=["swap", "params"], workers=args.workers, **lim)
     base_seconds = time.perf_counter() - t0
     mu, sigma, grid = tune(base)
     print(f"tuned on 0–499: mu={mu} sigma={sigma} (Θ in k params), ρ={grid[0][2]:.3f}", flush=True)
 
     names = ["swap", "swap_reg", *[p for p in available("cnn") if p not in ("swap", "swap_reg")]]
     t0 = time.perf_counter()
-    final = run_bench(space, proxies=names, regularise=Regularise(mu, sigma, unit="k"), workers=args.workers)
+    final = run_bench(space, proxies=names, regularise=Regularise(mu, sigma, unit="k"), workers=args.workers, **lim)
     final_seconds = time.perf_counter() - t0
 
     sections = []
-    sections.append(("Both halves", "Spearman ρ / Kendall τ vs CIFAR-10 validation accuracy. μ/σ of `swap_reg` "
-                     "were chosen on 0–499 only; 500–999 is held out.\n\n" + halves_table(final, [*final.proxies,
-                                                                                         *final.features])))
-    top = render_table([[m, s, r] for m, s, r in grid[:8]], ["μ (k params)", "σ", "ρ on 0–499"])
+    sections.append(("SWAP against the other proxies and the baselines", beats_swap(final)))
+    sections.append(("Both halves", "Spearman ρ / Kendall τ vs CIFAR-10 validation accuracy, each with its 95 % "
+                     "bootstrap interval. μ/σ of `swap_reg` were chosen on 0–499 only; 500–999 is held out.\n\n"
+                     + halves_table(final, [*final.proxies, *final.features])))
+    tune_rows = [r for r in base.rows if r.id in TUNE_IDS]
+    tune_acc = [r.truth["cifar10"] for r in tune_rows]
+
+    def tuned_ci(m, sg):
+        reg = [r.values["swap"] * np.exp(-((r.values["params"] / 1e3 - m) ** 2) / sg) for r in tune_rows]
+        return stats.bootstrap_ci(reg, tune_acc)
+
+    top = render_table([[m, s, ci_text(r, tuned_ci(m, s))] for m, s, r in grid[:8]],
+                       ["μ (k params)", "σ", "ρ on 0–499 [95 % CI]"])
     sections.append(("How μ and σ were chosen",
                      f"Grid search over μ ∈ {MU_GRID} and σ ∈ {SIGMA_GRID} (Θ in thousands of parameters, factor "
                      f"exp(-(Θ-μ)²/σ)), maximising Spearman ρ of `swap × factor` on archs 0–499, using the "
@@ -118,35 +169,38 @@ def main() -> None:
     params = [r.values["params"] for r in final.rows]
     swap_vals = [r.values["swap"] for r in final.rows]
     sections.append(("Checks against the benchmark file",
-                     f"- params ρ computed here: {fmt(stats.spearman(params, acc))} (method-facts: ≈ 0.80 from the "
-                     f"data); proxy-network parameters {min(params) / 1e3:.3f}–{max(params) / 1e3:.3f} k "
-                     f"(method-facts: 0.310–2.692 k).\n"
-                     f"- SWAP values {min(swap_vals):.1f}–{max(swap_vals):.1f} (mean over 32 re-inits).\n"
-                     f"- Published SWAP ρ 0.93 (TPAMI abstract); the reference code measured 0.917 on this machine "
-                     f"(method-facts), here {fmt(stats.spearman(swap_vals, acc))}."))
-    timing = [f"- tuning run (swap + params, 1000 archs, 32 repeats, {args.workers} worker processes): "
-              f"{base_seconds:.0f} s this invocation (cached archs are read back, not rescored); "
-              f"{base.compute_seconds():.0f} s of scoring summed over archs.",
+                     f"- params ρ computed here: {ci_text(stats.spearman(params, acc), stats.bootstrap_ci(params, acc))}"
+                     f"; proxy-network parameters {min(params) / 1e3:.3f}–{max(params) / 1e3:.3f} k.\n"
+                     f"- SWAP values {min(swap_vals):.1f}–{max(swap_vals):.1f} (mean over {final.settings.get('repeats')} "
+                     f"re-inits); SWAP ρ here {ci_text(stats.spearman(swap_vals, acc), stats.bootstrap_ci(swap_vals, acc))}.\n"
+                     "- Compare with the cited figures in the last section."))
+    timing = [f"- tuning run (swap + params, {len(base.rows)} archs, {args.workers} worker processes): "
+              f"{base_seconds:.0f} s this invocation ({base.computed} of {len(base.rows)} archs scored now, the rest "
+              f"read back); {base.compute_seconds():.0f} s of scoring summed over the per-arch seconds stored with "
+              f"the rows.",
               f"- final run (all {len(names)} CNN proxies; swap and params read from the tuning run's cache, swap_reg "
               f"derived from them): {final_seconds:.0f} s this invocation; {final.compute_seconds():.0f} s of "
-              f"scoring summed over archs (a derived proxy such as swap_reg counts once, as its inputs)."]
+              f"scoring summed over the stored per-arch seconds (a derived proxy such as swap_reg counts once, as its "
+              f"inputs)."]
     if not args.skip_timed_run:
         t0 = time.perf_counter()
-        timed = run_bench(space, proxies=["swap", "params"], workers=args.workers, cache_dir=None, progress=False)
+        timed = run_bench(space, proxies=["swap", "params"], workers=args.workers, cache_dir=None, progress=False,
+                          **lim)
         wall = time.perf_counter() - t0
         same = [r.values for r in timed.rows] == [{p: r.values[p] for p in ("swap", "params")} for r in base.rows]
-        timing.insert(0, f"- **full run without cache**: `swaplm bench darts --proxies swap,params --workers "
-                         f"{args.workers} --no-cache` equivalent, 1000 archs × 32 repeats: **{wall:.0f} s wall "
-                         f"({wall / 60:.1f} min)** including process start-up; every value equals the cached "
-                         f"tuning run's bit for bit: {same}.")
-    timing.append("- The reference code takes ~49 min for swap alone on this machine (method-facts §4.3).")
+        timing.insert(0, f"- **full run without cache**, measured by this invocation: `swaplm bench darts --proxies "
+                         f"swap,params --workers {args.workers} --no-cache` equivalent, {len(timed.rows)} archs × "
+                         f"{timed.settings.get('repeats')} repeats: **{wall:.0f} s wall ({wall / 60:.1f} min)** "
+                         f"including process start-up; every value equals the cached tuning run's bit for bit: "
+                         f"{same}.")
     sections.append(("Wall time", "\n".join(timing)))
     if not args.skip_ablation:
-        text, abl_seconds = ablation(space, args.workers, args.ablation_stride)
+        text, abl_seconds = ablation(space, args.workers, args.ablation_stride, args.limit)
         sections.append(("Ablation: batch size, repeats, real vs noise inputs",
                          text + f"\n\nAblation wall time: {abl_seconds:.0f} s."))
+    sections.append(("Cited figures (not computed here)", cited_section()))
     cmd = "OMP_WAIT_POLICY=PASSIVE python benchmarks/report_darts.py " + " ".join(sys.argv[1:])
-    write_report(final, args.out, command=cmd, title="SWAP on 1000 DARTS architectures (CIFAR-10)",
+    write_report(final, args.out, command=cmd, title=f"SWAP on {len(final.rows)} DARTS architectures (CIFAR-10)",
                  extra_sections=sections, plots=["swap", "swap_reg", "params"])
     print(f"wrote {args.out}")
 

@@ -251,11 +251,23 @@ def bench(
     table = Table(title=f"{sp.name}: {len(result.rows)} archs, {result.computed} computed, "
                         f"{result.from_cache} from cache, {result.wall_seconds:.1f} s", title_justify="left")
     table.add_column("proxy", style="bold cyan")
+    strata = result.strata() is not None
     for t in result.tasks:
         table.add_column(f"{t} ρ / τ", justify="right")
+        if strata:
+            table.add_column(f"{t} ρ within strata", justify="right")
+    table.add_column("non-finite", justify="right")
+    nonfinite = result.non_finite()
+
+    def cells(c):
+        out = [f"{c['spearman']:.3f} / {c['kendall']:.3f}"]
+        return out + [f"{c['within_strata']['spearman_mean']:.3f}"] if strata else out
+
     for name, per_task in corr.items():
-        table.add_row(name, *[f"{per_task[t]['spearman']:.3f} / {per_task[t]['kendall']:.3f}" for t in result.tasks])
+        table.add_row(name, *[x for t in result.tasks for x in cells(per_task[t])], str(nonfinite.get(name, 0)))
     console.print(table)
+    if any(nonfinite.values()):
+        console.print("non-finite values (failed proxies) are ranked as the worst architectures")
     if out:
         console.print(f"report written to {out}")
 

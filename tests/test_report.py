@@ -141,3 +141,26 @@ def test_darts_parameter_strata():
     labels = [space.stratum(r.arch) for r in recs]
     assert len(set(labels)) == space.STRATA_BINS
     assert all(150 <= labels.count(lab) <= 250 for lab in set(labels))  # equal-count bins, up to ties
+
+
+def test_readme_results_figures_are_in_the_reports_they_name():
+    """Every number in the README results table's swaplm column appears in the report(s) named on its row."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    section = readme.split("## Results on this 2-core CPU machine", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| what")]
+    assert len(rows) >= 6
+    for line in rows:
+        cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+        assert len(cells) == 4, line
+        _, ours, _, reports = cells
+        names = re.findall(r"reports/[\w./-]+\.md", reports)
+        assert names, f"no report named on: {line}"
+        text = "\n".join((root / n).read_text() for n in names)
+        # ours may also name reports and settings (N = 16, 2-layer, OMP policy); only measured figures must match
+        figures = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", re.sub(r"`[^`]*`", "", ours))
+        for fig in figures:
+            assert fig in text, f"{fig} (README: {ours[:60]}…) is not in {', '.join(names)}"
