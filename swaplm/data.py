@@ -251,13 +251,30 @@ def _is_number(value: str) -> bool:
         return False
 
 
+def _no_scripts(source: str) -> dict:
+    """Refuse a dataset loading script (arbitrary Python) up front; -> extra load_dataset keywords.
+
+    datasets >= 4 (the declared floor) never runs a loading script: it refuses script datasets itself. An older
+    datasets would run one only with trust_remote_code=True, so it is passed False explicitly there.
+    """
+    import datasets
+
+    local = Path(source).expanduser()
+    if source.endswith(".py") or (local.is_dir() and (local / f"{local.name}.py").is_file()):
+        raise SwapError(f"{source!r} is a dataset loading script (Python code): swaplm never runs one; pass "
+                        f"the data files instead ({_OTHER_SOURCES})")
+    major = int(datasets.__version__.split(".")[0])
+    return {"trust_remote_code": False} if 2 <= major < 4 else {}
+
+
 def _load_hub_texts(source: str, text_column: str | None, split: str | None) -> tuple[list[str], str]:
     kind, args, default_split, column = HUB_ALIASES.get(source, ("sentences", (source,), None, text_column))
     column = text_column or column
+    extra = _no_scripts(args[0])
     try:
         import datasets
 
-        data = datasets.load_dataset(*args)
+        data = datasets.load_dataset(*args, **extra)
     except Exception as e:  # hub/network/cache failures come as many types; all mean "cannot load it here"
         reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         asked = repr(source) + (f" ({', '.join(args)})" if args != (source,) else "")

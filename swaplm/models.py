@@ -1,13 +1,15 @@
 """Load a model to score: built-in offline configs, local directories/config files, or hub ids.
 
-``load`` returns ``(model, tokenizer_or_None, info)``. Pretrained weights come from safetensors where present
-(``.bin`` files only through transformers' ``weights_only`` loader); ``init="random"`` builds the architecture from
-its config with fresh weights. Remote code runs only with ``trust_remote_code=True``.
+``load`` returns ``(model, tokenizer_or_None, info)``. Pretrained weights come from safetensors where present;
+a pickled ``.bin`` checkpoint is only ever read with ``torch.load(weights_only=True)`` (tensors and plain
+containers; a file that needs any other object is refused). ``init="random"`` builds the architecture from its
+config with fresh weights. Remote code runs only with ``trust_remote_code=True``.
 """
 from __future__ import annotations
 
-import inspect
 import os
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -150,11 +152,18 @@ def _config(AutoConfig, where: str, name: str, hub_kwargs: dict):
 
 
 def _pretrained(AutoModel, where: str, config, name: str, hub_kwargs: dict):
-    kwargs = dict(hub_kwargs, config=config)
-    if "weights_only" in inspect.signature(AutoModel.from_pretrained).parameters:
-        kwargs["weights_only"] = True
+    # weights_only=True: transformers reads .bin files with torch.load(weights_only=True), never a full unpickle
+    # (AutoModel.from_pretrained takes **kwargs and passes it on to the model class's from_pretrained)
+    kwargs = dict(hub_kwargs, config=config, weights_only=True)
+    if Path(where).is_dir() and any(Path(where).glob("*.safetensors")):
+        kwargs["use_safetensors"] = True  # never the pickled copy when a safetensors one is there
     try:
         return AutoModel.from_pretrained(where, **kwargs)
+    except pickle.UnpicklingError as e:  # torch.load(weights_only=True) refused an object in the checkpoint
+        found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(e))
+        what = f"it needs {found.group(1)}" if found else "it holds objects other than tensors"
+        raise SwapError(f"refusing the pickled checkpoint of {name!r} ({what}): only tensors are loaded from "
+                        ".bin files; use a safetensors copy") from None
     except (OSError, ValueError, KeyError) as e:
         raise _hub_error(e, name) from None
 

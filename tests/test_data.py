@@ -218,3 +218,25 @@ def test_make_batch_for_text_and_image():
     assert torch.equal(image, data.cifar10_batch(4))
     with pytest.raises(SwapError, match="model kind"):
         data.make_batch(None, model_kind="audio", n=4)
+
+
+def test_dataset_loading_scripts_are_never_run(tmp_path, monkeypatch):
+    """A hub id / folder whose dataset is a loading script (Python) is refused in one line; the script never
+    runs. A script-free folder still loads through datasets."""
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)
+    marker = tmp_path / "script-ran"
+    for name in ("scriptds",):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.py").write_text(f"open({str(marker)!r}, 'w').close()\n")
+    for source in ("scriptds", "org/builder.py"):
+        with pytest.raises(SwapError, match="loading script") as e:
+            data.load_texts(source)
+        assert "\n" not in str(e.value)
+    assert not marker.exists()
+
+    (tmp_path / "plainds").mkdir()
+    with (tmp_path / "plainds" / "train.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([["label", "text"], [0, "first sentence"], [1, "second sentence"]])
+    texts, kind = data.load_texts("plainds")
+    assert texts == ["first sentence", "second sentence"] and kind == "sentences"

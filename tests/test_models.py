@@ -153,3 +153,53 @@ def test_default_reinit_redraws_pretrained_weights_and_restores_them():
     assert abs(w.std().item() - model.config.initializer_range) < 0.002  # the model's own init distribution
     assert torch.equal(model.encoder.layer[0].attention.output.LayerNorm.weight,
                        torch.ones_like(loaded["encoder.layer.0.attention.output.LayerNorm.weight"]))
+
+
+class _RunsCodeWhenUnpickled:
+    """Unpickling this object runs code (creates ``marker``): what a hostile .bin checkpoint can do."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (exec, (f"open({self.marker!r}, 'w').close()",))
+
+
+def _bin_checkpoint(folder, marker=None, safetensors=False):
+    """A tiny BERT saved as pytorch_model.bin (with a code-running object when ``marker`` is given)."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=48))
+    if safetensors:
+        model.save_pretrained(folder)
+    folder.mkdir(exist_ok=True)
+    model.config.save_pretrained(folder)
+    state = dict(model.state_dict())
+    if marker is not None:
+        state["extra"] = _RunsCodeWhenUnpickled(marker)
+    torch.save(state, folder / "pytorch_model.bin")
+    return model
+
+
+def test_pickled_checkpoint_is_read_with_weights_only(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    saved = _bin_checkpoint(tmp_path / "plain")  # tensors only: loads through torch.load(weights_only=True)
+    model, _, info = models.load(str(tmp_path / "plain"))
+    assert all(torch.equal(v, saved.state_dict()[k]) for k, v in model.state_dict().items())
+
+    marker = tmp_path / "code-ran"
+    _bin_checkpoint(tmp_path / "hostile", marker=marker)
+    with pytest.raises(SwapError, match="refusing the pickled checkpoint") as e:
+        models.load(str(tmp_path / "hostile"))
+    assert not marker.exists() and "\n" not in str(e.value)
+
+
+def test_safetensors_is_preferred_over_a_pickled_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    marker = tmp_path / "code-ran"
+    saved = _bin_checkpoint(tmp_path / "both", marker=marker, safetensors=True)
+    assert (tmp_path / "both" / "model.safetensors").is_file() and (tmp_path / "both" / "pytorch_model.bin").is_file()
+    model, _, _ = models.load(str(tmp_path / "both"))
+    assert not marker.exists()
+    assert all(torch.equal(v, saved.state_dict()[k]) for k, v in model.state_dict().items())
