@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from . import activations as _acts
 from .errors import SwapError
-from .init import get_init
+from .init import gaussian_init, get_init
 
 BINCOUNT_LIMIT = 1 << 22  # one-word codes below this are counted with a histogram instead of a sort
 CHUNK_ELEMENTS = 1 << 22  # elements of an (N, V) slice packed at once (bounds temporary memory to a few MB)
@@ -128,41 +128,40 @@ def count_distinct(codes: torch.Tensor, hash_rows=_hash_rows) -> int:
 
 
 # -------------------------------------------------------------------------------------------------- the hook
-def _pack_plane3(bits: torch.Tensor) -> torch.Tensor:
-    """(K, N, V) bool -> (K, ceil(N/8), V) uint8; bit i of byte b is sample 8b+i."""
-    k, n, v = bits.shape
-    u8 = bits.view(torch.uint8)
-    if n % 8:
-        u8 = torch.cat([u8, u8.new_zeros(k, 8 - n % 8, v)], 1)
-    shifts = _SHIFTS.get(bits.device)
-    if shifts is None:
-        shifts = _SHIFTS.setdefault(bits.device, torch.arange(8, dtype=torch.uint8, device=bits.device).view(1, 8, 1))
-    return (u8.view(k, -1, 8, v) << shifts).sum(2, dtype=torch.uint8)
-
-
 def pack_copies(x: torch.Tensor, nonnegative: bool = False, keep: torch.Tensor | None = None) -> torch.Tensor:
-    """Pack the sign states of ``x`` (K, N, V) — K independent copies of an (N, V) output — into per-copy,
-    per-neuron codes (K, V, code_words(N)) int64. ``keep`` (N, V) bool forces state 0 where False.
+    """Pack the sign states of ``x`` (N, K, V) — the outputs of K independent copies, sample-major — into
+    per-copy, per-neuron codes (K, V, code_words(N)) int64. ``keep`` (N, V) bool forces state 0 where False.
 
-    Codes are positive bit-plane bytes then negative ones, little-endian: for N <= 32 bit i is sample i positive
-    and bit 32+i sample i negative (the layout of :func:`pack_signs`); for larger N the planes take ceil(N/8)
-    bytes each, zero-padded to whole words.
+    The codes are those of :func:`pack_signs` on each copy's (N, V): positive bit-plane bytes then negative
+    ones, little-endian (for N <= 32 bit i is sample i positive and bit 32+i sample i negative; for larger N each
+    plane takes ceil(N/8) bytes, zero-padded to whole words).
     """
-    k, n, v = x.shape
+    n, k, v = x.shape
     pos = x > 0
     neg = None if nonnegative else x < 0
     if keep is not None:
+        keep = keep.view(n, 1, v)
         pos &= keep
         if neg is not None:
             neg &= keep
     nb = math.ceil(n / 8)
-    plane = 4 if n <= 32 else nb
-    width = 8 * code_words(n)
-    out = torch.zeros(k, v, width, dtype=torch.uint8, device=x.device)
-    out[:, :, :nb] = _pack_plane3(pos).transpose(1, 2)
+    if n <= 32:  # one word: assemble it from the plane bytes (no transposed byte copies)
+        code = None
+        for planes, base in ((_pack_plane(pos.reshape(n, k * v)), 0),
+                             (_pack_plane(neg.reshape(n, k * v)) if neg is not None else None, 32)):
+            if planes is None:
+                continue
+            for b in range(nb):
+                byte = planes[b].to(torch.int64)
+                if base + 8 * b:
+                    byte <<= base + 8 * b
+                code = byte if code is None else code.bitwise_or_(byte)
+        return code.view(k, v, 1)
+    out = torch.zeros(k * v, 8 * code_words(n), dtype=torch.uint8, device=x.device)
+    out[:, :nb] = _pack_plane(pos.reshape(n, k * v)).t()
     if neg is not None:
-        out[:, :, plane:plane + nb] = _pack_plane3(neg).transpose(1, 2)
-    return out.view(torch.int64)
+        out[:, nb:2 * nb] = _pack_plane(neg.reshape(n, k * v)).t()
+    return out.view(torch.int64).view(k, v, -1)
 
 
 class _Modified(Exception):
@@ -173,7 +172,7 @@ class _Collector:
     """Forward-hook target: turns every hooked output into packed codes and keeps only those.
 
     ``copies`` = K > 1: the forward is K folded copies of the model (swaplm.vectorised), every hooked output
-    is (K·N, ...) and is packed per copy.
+    is (N·K, ...) (row i·K + c: sample i of copy c) and is packed per copy, in its hook.
 
     Per-call cost. A small output (≤ SMALL_OUTPUT elements per copy) is not packed in its hook: the hook keeps
     a reference and the output's version counter, and all staged outputs of a forward are packed together in
@@ -185,7 +184,8 @@ class _Collector:
     """
 
     def __init__(self, n: int, mask: torch.Tensor | None, copies: int = 1, stage: bool = True):
-        self.n, self.k, self.rows, self.mask, self.stage = n, copies, n * copies, mask, stage
+        # folded outputs are K times larger: packing them in their hooks is cheaper than gathering them
+        self.n, self.k, self.rows, self.mask, self.stage = n, copies, n * copies, mask, stage and copies == 1
         self.codes: list[torch.Tensor] = []  # (K, V_i, W) each
         self.calls, self.skipped = 0, []
         self.sums: list[torch.Tensor] = []  # one sum per packed group: NaN iff an output holds a NaN (or ±inf)
@@ -230,8 +230,8 @@ class _Collector:
             if t._version != version:
                 raise _Modified(name)
         k, n = self.k, self.n
-        x = torch.cat([t.reshape(k, n, -1) for _, t, _, _ in items], 2) if len(items) > 1 \
-            else items[0][1].reshape(k, n, -1)
+        x = torch.cat([t.reshape(n, k, -1) for _, t, _, _ in items], 2) if len(items) > 1 \
+            else items[0][1].reshape(n, k, -1)
         nonneg = all(item[3] for item in items)
         threads = torch.get_num_threads()
         single = threads > 1 and SMALL_SINGLE_THREAD and x.numel() <= STAGE_SINGLE_THREAD
@@ -247,7 +247,7 @@ class _Collector:
 
     def _add(self, name: str, out: torch.Tensor, nonneg: bool) -> None:
         k, n = self.k, self.n
-        x = out.reshape(k, n, -1)
+        x = out.reshape(n, k, -1)
         v = x.shape[2]
         inner = v // out.shape[1]
         mask = self.mask if self.mask is not None and out.dim() >= 3 and out.shape[1] == self.mask.shape[1] else None
@@ -255,7 +255,7 @@ class _Collector:
         self.names.append((name,))
         step = max(1, CHUNK_ELEMENTS // (n * k))
         for s in range(0, v, step):
-            xc = x[:, :, s:s + step]
+            xc = x[:, :, s:s + step] if step < v else x
             keep = None
             if mask is not None:  # column j of (N, L*inner) belongs to position j // inner
                 keep = mask[:, torch.arange(s, s + xc.shape[2], device=x.device) // inner]
@@ -289,15 +289,15 @@ class _Collector:
 
 
 def _distinct_per_row(codes: torch.Tensor) -> list[int]:
-    """Distinct values in every row of a (K, V) int64 matrix: one histogram when the codes are small, else one
-    row-wise sort."""
+    """Distinct values in every row of a (K, V) int64 matrix: one table of seen codes when they are small, else
+    one row-wise sort."""
     k, v = codes.shape
     lo, hi = torch.aminmax(codes)
     lo, hi = int(lo), int(hi)
-    if lo >= 0 and (hi + 1) * k <= BINCOUNT_LIMIT:
-        keys = codes + torch.arange(k, device=codes.device).view(k, 1) * (hi + 1)
-        hist = torch.bincount(keys.view(-1), minlength=k * (hi + 1)).view(k, hi + 1)
-        return torch.count_nonzero(hist, dim=1).tolist()
+    if lo >= 0 and (hi + 1) * k <= BINCOUNT_LIMIT:  # mark every (copy, code) seen, count marks per copy
+        seen = torch.zeros(k, hi + 1, dtype=torch.bool, device=codes.device)
+        seen.scatter_(1, codes, True)
+        return seen.sum(1).tolist()
     s = torch.sort(codes, dim=1).values
     return (1 + (s[:, 1:] != s[:, :-1]).sum(1)).tolist()
 
@@ -446,13 +446,20 @@ def _vectorised_repeats(model, inputs, hooked, n, mask, repeats, seed, device, i
     copies = vec.Copies(model, chunk)
     rng = torch.cuda if device.type == "cuda" else None
     folded = {}
+    fast_init = None
     r = 0
     while r < repeats:
         k = min(chunk, repeats - r)
         for i in range(k):  # copy i gets exactly the weights repeat r + i of the loop draws
             _seed(repeat_seed(seed, r + i), device)
-            init_fn(model)
-            copies.snapshot(i)
+            if fast_init:
+                copies.draw_gaussian(i)
+            else:
+                init_fn(model)
+                copies.snapshot(i)
+                if fast_init is None:  # the first copy: can its Gaussian draws be made straight into the copies?
+                    fast_init = init_fn is gaussian_init and copies.gaussian_matches(
+                        lambda: _seed(repeat_seed(seed, r + i), device))
         if mode is not None:
             model.train(mode == "train")
         if k not in folded:

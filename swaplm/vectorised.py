@@ -1,14 +1,14 @@
 """Vectorised repeats: K re-initialised copies of one model scored in one forward (issue #13).
 
-How. The K copies are folded into the batch dimension: the input (N, ...) is repeated to (K·N, ...), copy k
-owning rows k·N .. k·N+N-1. Every module whose output does not depend on other samples (activations,
+How. The K copies are folded into the batch dimension: the input (N, ...) is repeated to (N·K, ...), row
+i·K + c holding sample i for copy c (sample-major, so (N·K, C, ...) is a free view of (N, K·C, ...)). Every module whose output does not depend on other samples (activations,
 pooling, padding, concatenation, reshapes, the model's own forward code) then runs unchanged on all copies at
 once. Only modules that own weights, and BatchNorm (whose train-mode statistics are per batch), get a
 temporary forward that treats the K copies separately:
 
-- Conv1d/2d/3d: the batch is regrouped to (N, K·C, ...) and run as one grouped convolution (K·groups groups,
+- Conv1d/2d/3d: the batch is viewed as (N, K·C, ...) and run as one grouped convolution (K·groups groups,
   the K weight tensors stacked along the output channels);
-- BatchNorm: the same regrouping, then one ``F.batch_norm`` over K·C channels, so every copy gets its own
+- BatchNorm: the same view, then one ``F.batch_norm`` over K·C channels, so every copy gets its own
   batch statistics (train mode) exactly as its own forward would;
 - Linear: one ``baddbmm`` over the K weight matrices; Embedding: one lookup in the K stacked tables;
 - LayerNorm/GroupNorm: one call when the K copies' affine weights are equal (after the reference re-init
@@ -18,8 +18,8 @@ Why this and not ``torch.func`` (``stack_module_state`` + ``functional_call`` + 
 rules for convolution and batch norm do this same regrouping, but they run behind a per-op dispatch layer
 that costs more than the whole DARTS proxy forward on a CPU, they cannot run the engine's hooks (tensors
 escaping a vmapped function are an error), and BatchNorm's in-place running-stat update needs extra
-handling. Folding copies into the batch keeps the hooks as they are (a hooked output is (K·N, ...) and is
-viewed as (K, N, V) when packed), and the plain kernels give bit-identical outputs per copy on CPU (tested
+handling. Folding copies into the batch keeps the hooks as they are (a hooked output is (N·K, ...) and is
+viewed as (N, K·V) when packed), and the plain kernels give bit-identical outputs per copy on CPU (tested
 against the loop in tests/test_vectorised.py).
 
 Weights. Copy k gets exactly the weights repeat k of the loop draws: for each copy the engine seeds torch with
@@ -81,15 +81,13 @@ def unsupported_reason(model: nn.Module) -> str | None:
 
 # ---------------------------------------------------------------------------------------- per-module rules
 def _regroup(x: torch.Tensor, k: int) -> torch.Tensor:
-    """(K·N, C, ...) -> (N, K·C, ...)."""
-    n = x.shape[0] // k
-    return x.reshape(k, n, *x.shape[1:]).transpose(0, 1).reshape(n, k * x.shape[1], *x.shape[2:])
+    """(N·K, C, ...) -> (N, K·C, ...): a view (rows are sample-major, copy-minor)."""
+    return x.reshape(x.shape[0] // k, k * x.shape[1], *x.shape[2:])
 
 
 def _ungroup(y: torch.Tensor, k: int) -> torch.Tensor:
-    """(N, K·C, ...) -> (K·N, C, ...)."""
-    n, c = y.shape[0], y.shape[1] // k
-    return y.reshape(n, k, c, *y.shape[2:]).transpose(0, 1).reshape(k * n, c, *y.shape[2:])
+    """(N, K·C, ...) -> (N·K, C, ...): a view."""
+    return y.reshape(y.shape[0] * k, y.shape[1] // k, *y.shape[2:])
 
 
 # Each batched rule is used where it is bit-identical to one call per copy (what the loop computes): that is
@@ -101,22 +99,33 @@ def _ungroup(y: torch.Tensor, k: int) -> torch.Tensor:
 _EXACT: dict[tuple, bool] = {}
 
 
-def _checked(kind: str, static: tuple, fast, per_copy):
+def _checked(kind: str, static: tuple, candidates, per_copy):
+    """A forward that runs the first of ``candidates`` found bit-identical to ``per_copy`` for this signature
+    (probed once per process), else ``per_copy``."""
     def forward(x):
         key = (kind, static, tuple(x.shape), x.dtype, x.device.type, x.is_contiguous(), torch.get_num_threads())
-        ok = _EXACT.get(key)
-        if ok is None:
+        choice = _EXACT.get(key)
+        if choice is None:
             g = torch.Generator(device=x.device).manual_seed(0)
             probe = torch.randn(x.shape, generator=g, dtype=x.dtype, device=x.device)
-            ok = _EXACT[key] = bool(torch.equal(fast(probe), per_copy(probe)))
-        return fast(x) if ok else per_copy(x)
+            want = per_copy(probe)
+            choice = next((fn for fn in candidates if torch.equal(fn(probe), want)), per_copy)
+            _EXACT[key] = choice = candidates.index(choice) if choice is not per_copy else -1
+        return candidates[choice](x) if choice >= 0 else per_copy(x)
 
     return forward
 
 
 def _split(x: torch.Tensor, k: int):
-    n = x.shape[0] // k
-    return [x[i * n:(i + 1) * n] for i in range(k)]
+    """The K per-copy batches (N, ...) of a folded (N·K, ...) tensor (contiguous copies, as the loop's)."""
+    xs = x.reshape(x.shape[0] // k, k, *x.shape[1:])
+    return [xs[:, i].contiguous() for i in range(k)]
+
+
+def _merge(ys: list[torch.Tensor]) -> torch.Tensor:
+    """Inverse of :func:`_split`."""
+    y = torch.stack(ys, 1)
+    return y.reshape(y.shape[0] * y.shape[1], *y.shape[2:])
 
 
 def _conv_forward(m, k, w, b):
@@ -126,14 +135,30 @@ def _conv_forward(m, k, w, b):
     bias = b.reshape(-1) if b is not None else None
     args = (m.stride, m.padding, m.dilation)
 
-    def fast(x):  # one grouped convolution over (N, K·C, ...)
+    def grouped(x):  # one grouped convolution over (N, K·C, ...)
         return _ungroup(fn(_regroup(x, k), weight, bias, *args, m.groups * k), k)
 
     def per_copy(x):
-        return torch.cat([fn(xi, w[i], b[i] if b is not None else None, *args, m.groups)
-                          for i, xi in enumerate(_split(x, k))])
+        return _merge([fn(xi, w[i], b[i] if b is not None else None, *args, m.groups)
+                       for i, xi in enumerate(_split(x, k))])
 
-    return _checked("conv", (tuple(w.shape), b is None, *args, m.groups), fast, per_copy)
+    candidates = [grouped]
+    if dims == 2 and m.groups == 1 and w.shape[-2:] == (1, 1) and m.padding in ((0, 0), "valid") \
+            and m.dilation == (1, 1):
+        w3 = w.reshape(k, w.shape[1], w.shape[2])
+        sh, sw = m.stride
+
+        def matmul(x):  # a 1×1 convolution is a (C_out × C_in) matrix product per copy: one batched matmul
+            if (sh, sw) != (1, 1):
+                x = x[:, :, ::sh, ::sw]
+            n, h, wd = x.shape[0] // k, x.shape[2], x.shape[3]
+            y = torch.matmul(w3, x.reshape(n, k, x.shape[1], h * wd))  # (N, K, C_out, HW)
+            if b is not None:
+                y = y + b.view(1, k, -1, 1)
+            return y.reshape(n * k, w.shape[1], h, wd)
+
+        candidates.insert(0, matmul)
+    return _checked("conv", (tuple(w.shape), b is None, *args, m.groups), candidates, per_copy)
 
 
 def _bn_forward(m, k, w, b, rm, rv):
@@ -151,36 +176,36 @@ def _bn_forward(m, k, w, b, rm, rv):
 
     def per_copy(x):
         batch = m.training or rmean is None
-        return torch.cat([F.batch_norm(xi, None if batch else rm[i], None if batch else rv[i],
-                                       w[i] if w is not None else None, b[i] if b is not None else None,
-                                       batch, 0.0, m.eps) for i, xi in enumerate(_split(x, k))])
+        return _merge([F.batch_norm(xi, None if batch else rm[i], None if batch else rv[i],
+                                    w[i] if w is not None else None, b[i] if b is not None else None,
+                                    batch, 0.0, m.eps) for i, xi in enumerate(_split(x, k))])
 
-    checked = _checked("bn", (w is None, rm is None, m.eps), fast, per_copy)
+    checked = _checked("bn", (w is None, rm is None, m.eps), [fast], per_copy)
     return lambda x: checked(x) if x.shape[0] else x
 
 
 def _linear_forward(m, k, w, b):
     wt = w.transpose(1, 2)  # (K, in, out)
 
-    def fast(x):  # one batched matrix product
-        lead = x.shape[:-1]
-        xk = x.reshape(k, -1, x.shape[-1])
+    def fast(x):  # one batched matrix product over (K, N·..., in)
+        n, rest = x.shape[0] // k, x.shape[1:-1]
+        xk = x.reshape(n, k, -1, x.shape[-1]).transpose(0, 1).reshape(k, -1, x.shape[-1])
         if b is None:
             y = torch.bmm(xk, wt)
         else:
             y = torch.baddbmm(b.unsqueeze(1).expand(k, xk.shape[1], b.shape[-1]), xk, wt)
-        return y.reshape(*lead, w.shape[1])
+        return y.reshape(k, n, -1, w.shape[1]).transpose(0, 1).reshape(n * k, *rest, w.shape[1])
 
     def per_copy(x):
-        return torch.cat([F.linear(xi, w[i], b[i] if b is not None else None) for i, xi in enumerate(_split(x, k))])
+        return _merge([F.linear(xi, w[i], b[i] if b is not None else None) for i, xi in enumerate(_split(x, k))])
 
-    return _checked("linear", (tuple(w.shape), b is None), fast, per_copy)
+    return _checked("linear", (tuple(w.shape), b is None), [fast], per_copy)
 
 
 def _embedding_forward(m, k, w, n):
     table = w.reshape(k * w.shape[1], w.shape[2])
     rows = w.shape[1]
-    offset = (torch.arange(k, device=w.device) * rows).repeat_interleave(n)
+    offset = (torch.arange(k, device=w.device) * rows).repeat(n)  # row i·K + c reads table c
 
     def forward(ids):
         if ids.shape[0] == k * n:  # one lookup in the K stacked tables
@@ -189,7 +214,7 @@ def _embedding_forward(m, k, w, n):
         if ids.shape[0] == 1:  # ids shared by the whole batch (position ids (1, L)): (K·N, L, D), copy by copy
             out = F.embedding(ids[0] + (torch.arange(k, device=ids.device) * rows).view(-1, *([1] * (ids.dim() - 1))),
                               table, None, None, 2.0, m.scale_grad_by_freq, m.sparse)
-            return out.unsqueeze(1).expand(k, n, *out.shape[1:]).reshape(k * n, *out.shape[1:])
+            return out.unsqueeze(0).expand(n, k, *out.shape[1:]).reshape(n * k, *out.shape[1:])
         raise Unsupported(f"embedding ids with first dimension {ids.shape[0]} (neither 1 nor K·N)")
 
     return forward
@@ -206,9 +231,8 @@ def _norm_forward(m, k, w, b, fn):
         return lambda x: fn(x, w0, b0)
 
     def forward(x):  # per-copy weights: one call per copy
-        n = x.shape[0] // k
-        return torch.cat([fn(x[i * n:(i + 1) * n], w[i] if w is not None else None, b[i] if b is not None else None)
-                          for i in range(k)])
+        return _merge([fn(xi, w[i] if w is not None else None, b[i] if b is not None else None)
+                       for i, xi in enumerate(_split(x, k))])
 
     return forward
 
@@ -265,6 +289,30 @@ class Copies:
         if self.tensors:
             torch.cat([t.detach().reshape(-1) for _, _, t in self.tensors], out=self.flat[r])
 
+    def gaussian_matches(self, reseed) -> bool:
+        """After the model was re-initialised by ``swaplm.init.gaussian_init`` and snapshot as copy 0: set every
+        copy to copy 0 (the constant part: biases 0, norm γ 1 / β 0, other tensors as they are) and check
+        that :meth:`draw_gaussian` after ``reseed()`` draws exactly copy 0 again. True: later copies can be
+        drawn directly into their rows (no re-init of the model and snapshot per copy)."""
+        if self.k < 2:
+            return False
+        gauss = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding)  # as gaussian_init, module order
+        self.draws, off = [], 0
+        for m, name, t in self.tensors:
+            if name == "weight" and isinstance(m, gauss):
+                self.draws.append((off, t.numel()))
+            off += t.numel()
+        self.flat[1:] = self.flat[0]
+        reseed()
+        self.draw_gaussian(1)
+        return bool(torch.equal(self.flat[0], self.flat[1]))
+
+    def draw_gaussian(self, r: int) -> None:
+        """Copy ``r``'s N(0, 1) weights, drawn in gaussian_init's order (see :meth:`gaussian_matches`)."""
+        row = self.flat[r]
+        for off, numel in self.draws:
+            row[off:off + numel].normal_()
+
     def install(self, k: int, n: int) -> None:
         """Install folded forwards for the first ``k`` copies on batches of ``n`` samples per copy."""
         stacked: dict[tuple[int, str], torch.Tensor] = {}
@@ -292,10 +340,10 @@ class Copies:
 
 
 def fold_inputs(inputs, n: int, k: int):
-    """Repeat every batch-first tensor of ``inputs`` K times along the batch (copy-major)."""
+    """Repeat every batch-first tensor of ``inputs`` K times along the batch: row i·K + c is sample i of copy c."""
     def rep(t):
         if isinstance(t, torch.Tensor) and t.dim() and t.shape[0] == n:
-            return t.repeat(k, *([1] * (t.dim() - 1)))
+            return t.repeat_interleave(k, 0)
         return t
 
     if isinstance(inputs, torch.Tensor):

@@ -217,14 +217,14 @@ def test_outputs_changed_in_place_after_their_hook(repeats):
 def test_pack_copies_and_per_copy_counts_match_the_definition(n, nonneg, masked, monkeypatch):
     g = torch.Generator().manual_seed(n)
     k, v = 3, 500
-    x = torch.randint(-1, 2, (k, n, v), generator=g).float()
+    x = torch.randint(-1, 2, (n, k, v), generator=g).float()  # sample-major: x[:, c] is copy c's (N, V)
     x[:, :, 250:] = x[:, :, :250].flip(2)  # duplicate neurons
-    x[1] = x[0]  # two equal copies
+    x[:, 1] = x[:, 0]  # two equal copies
     if nonneg:
         x = x.clamp(min=0)
     keep = torch.rand(n, v, generator=g) > 0.3 if masked else None
-    states = torch.sign(x) * keep if masked else torch.sign(x)
-    truth = [len({tuple(c) for c in states[i].t().tolist()}) for i in range(k)]
+    states = torch.sign(x) * keep.unsqueeze(1) if masked else torch.sign(x)
+    truth = [len({tuple(c) for c in states[:, i].t().tolist()}) for i in range(k)]
     codes = pack_copies(x, nonneg, keep)
     assert codes.shape == (k, v, engine.code_words(n))
     col = engine._Collector(n, None, copies=k)
@@ -233,4 +233,4 @@ def test_pack_copies_and_per_copy_counts_match_the_definition(n, nonneg, masked,
     monkeypatch.setattr(engine, "BINCOUNT_LIMIT", 0)  # the row-wise sort instead of the histogram
     assert col.count_copies() == (truth, v)
     if not masked:  # the same codes as the single-copy packer
-        assert all(torch.equal(codes[i], engine.pack_signs(x[i], nonneg)) for i in range(k))
+        assert all(torch.equal(codes[i], engine.pack_signs(x[:, i].contiguous(), nonneg)) for i in range(k))
