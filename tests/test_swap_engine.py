@@ -92,14 +92,20 @@ def test_padded_batches(padding, n):
     assert (res.score, res.neurons) == naive_swap(model, batch, padding=padding)
 
 
-def test_padding_modes_differ_and_mask_never_invents_patterns():
+def test_mask_ignores_whatever_sits_at_padded_positions():
+    """padding="mask": padded positions carry state 0, so what the batch holds there cannot change the score;
+    padding="reference" counts them, so the same change does show there."""
     model = tiny_bert(3)
     batch = text_inputs(32, 12, seed=1, pad=True)
-    ref = swap_score(model, batch, padding="reference").score
-    masked = swap_score(model, batch, padding="mask").score
-    unpadded = {k: v[:, :2] for k, v in batch.items()}  # only positions that are real in every sample
-    assert ref != masked
-    assert swap_score(model, unpadded, padding="mask").score == swap_score(model, unpadded, padding="reference").score
+    pads = batch["attention_mask"] == 0
+    assert 0 < int(pads.sum()) < pads.numel()
+    other = dict(batch, input_ids=batch["input_ids"].clone())
+    other["input_ids"][pads] = torch.randint(5, 100, (int(pads.sum()),), generator=torch.Generator().manual_seed(9))
+    masked, masked_other = (swap_score(model, b, padding="mask") for b in (batch, other))
+    ref, ref_other = (swap_score(model, b, padding="reference") for b in (batch, other))
+    assert masked.score == masked_other.score
+    assert ref.score != ref_other.score  # the change at padded positions is visible to the hooks
+    assert masked.neurons == ref.neurons and masked.score != ref.score
 
 
 class ZeroGelu(nn.Module):
@@ -271,20 +277,51 @@ def test_default_init_rerun_changes_weights_but_restores():
     assert a.scores == swap_score(model, batch, init="default", repeats=2, seed=1).scores
 
 
-def test_swap_reg_proxy_reuses_swap_run_and_matches_engine():
+def _counting_engine_runs(monkeypatch) -> list:
+    import swaplm.proxies.swap as proxy_swap
+
+    runs, engine = [], proxy_swap.swap_score
+    monkeypatch.setattr(proxy_swap, "swap_score", lambda *a, **k: runs.append(1) or engine(*a, **k))
+    return runs
+
+
+def test_swap_reg_proxy_reuses_swap_run_and_matches_engine(monkeypatch):
     from swaplm.proxies import ProxyContext, get_proxy
 
     model = tiny_cnn(4).train()
-    x = torch.randn(16, 3, 6, 6)
-    reg = Regularise(mu=0.5, sigma=2.0)
+    x = torch.randn(16, 3, 6, 6, generator=torch.Generator().manual_seed(4))
+    reg = Regularise(mu=0.3, sigma=0.1)  # Θ = 0.58k parameters: factor ≈ 0.46
     ctx = ProxyContext(seed=1, repeats=3, init="gaussian", mode="train", regularise=reg)
+    runs = _counting_engine_runs(monkeypatch)
     swap = get_proxy("swap").compute(model, x, ctx)
     reg_value = get_proxy("swap_reg").compute(model, x, ctx)
+    assert len(runs) == 1  # swap_reg used swap's run
     direct = swap_score(model, x, seed=1, repeats=3, init="gaussian", mode="train", regularise=reg)
     assert swap == direct.raw_score and reg_value == pytest.approx(direct.score)
+    assert 0.05 < direct.reg_factor < 0.9  # the prior matters here, so reg_value checks the factor too
+
+
+def test_swap_memo_is_not_used_after_any_change(monkeypatch):
+    """The memo answers only for the same model, batch and settings with unchanged weights: an in-place weight
+    change, another batch or other settings each run the engine again and give the fresh answer."""
+    from swaplm.proxies import ProxyContext, get_proxy
+
+    model = tiny_cnn(4).train()
+    x = torch.randn(16, 3, 6, 6, generator=torch.Generator().manual_seed(4))
+    ctx = ProxyContext(seed=1, mode="train")  # weights as they are: a weight change changes the score
+    swap = get_proxy("swap")
+    runs = _counting_engine_runs(monkeypatch)
+    first = swap.compute(model, x, ctx)
+    assert swap.compute(model, x, ctx) == first and len(runs) == 1  # memo hit
     with torch.no_grad():
-        model[0].weight.mul_(2)  # in-place change: the memo must not be used
-    assert get_proxy("swap").compute(model, x, ProxyContext(seed=1)) == swap_score(model, x, seed=1).score
+        model[0].weight.add_(torch.randn(model[0].weight.shape, generator=torch.Generator().manual_seed(1)))
+    changed = swap.compute(model, x, ctx)
+    assert len(runs) == 2 and changed != first and changed == swap_score(model, x, seed=1, mode="train").score
+    y = torch.randn(16, 3, 6, 6, generator=torch.Generator().manual_seed(5))
+    assert swap.compute(model, y, ctx) == swap_score(model, y, seed=1, mode="train").score and len(runs) == 3
+    other = ProxyContext(seed=2, repeats=2, init="gaussian", mode="train")
+    assert swap.compute(model, y, other) == swap_score(model, y, seed=2, repeats=2, init="gaussian",
+                                                       mode="train").score and len(runs) == 4
 
 
 @pytest.mark.parametrize("single", [True, False])
