@@ -42,8 +42,10 @@ def _constant(archs):
 
 def compare(space, task: str, budgets: list[int], seeds: list[int], *, proxy: str = "swap", regularise=None,
             out_dir: Path, cache_dir=None, workers: int = 1, threads: int | None = None,
-            progress: bool = True, scoring: dict | None = None, algorithm_options: dict | None = None) -> dict:
-    """Run every method for every budget and seed; write ``out_dir/search.md``; return the summary."""
+            progress: bool = True, scoring: dict | None = None, algorithm_options: dict | None = None,
+            command: str | None = None, report: Path | None = None) -> dict:
+    """Run every method for every budget and seed; write ``report`` (default ``out_dir/search.md``, with
+    ``command`` as the command that made it); return the summary."""
     t0 = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [r for r in space.benchmark() if r.scores.get(task) is not None and math.isfinite(r.scores[task])]
@@ -106,8 +108,43 @@ def compare(space, task: str, budgets: list[int], seeds: list[int], *, proxy: st
     summary["seconds"] = time.perf_counter() - t0
     summary["scoring"] = scorer.settings_json()
     summary["computed"] = proxy_fit.computed + size_fit.computed
-    write_comparison(out_dir / "search.md", summary, fit_name)
+    summary["command"] = command or "swaplm " + " ".join(sys.argv[1:])
+    write_comparison(report or out_dir / "search.md", summary, fit_name)
     return summary
+
+
+def size_control(space, task: str, priors: list, budget: int, seeds: list[int], *, max_params: list[int] = (),
+                 cache_dir=None, out_dir: Path, scoring: dict | None = None, algorithm_options: dict | None = None,
+                 workers: int = 1) -> list[dict]:
+    """SWAP-NAS in benchmark mode under each size prior (fitness swap_reg, a :class:`swaplm.Regularise`) and
+    each hard ``max_params`` limit (fitness swap): parameter count and true score of the found architectures
+    (mean ± std over ``seeds``)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    records = [r for r in space.benchmark() if r.scores.get(task) is not None and math.isfinite(r.scores[task])]
+    view = BenchmarkView(space, records)
+    cache = Store(Path(cache_dir) / f"{space.name}.jsonl") if cache_dir is not None else None
+    journal = Store(out_dir / "journal.jsonl")
+    executor = make_executor(workers)
+    rows = []
+    settings = [("prior", p, None) for p in priors] + [("max_params", None, m) for m in max_params]
+    try:
+        for kind, prior, limit in settings:
+            fit_name, names = fitness_proxies("swap", prior)
+            scorer = Scorer(space, names, resolve(space, regularise=prior, **(scoring or {})))
+            fit = Fitness(view, scorer, fit_name, journal, cache, executor, max_params=limit)
+            params, truth = [], []
+            for s in seeds:
+                hist = swapnas(view, fit, budget, random.Random(s), **(algorithm_options or {}))
+                i = hist.best_index()
+                params.append(float(fit.params[i]))
+                truth.append(float(view.record(hist.archs[i]).scores[task]))
+            rows.append({"setting": f"prior μ={prior.mu:g}, σ={prior.sigma:g} ({prior.unit})" if prior else
+                         f"--max-params {limit:,}", "params_mean": statistics.fmean(params),
+                         "params_std": statistics.pstdev(params), "params_max": max(params),
+                         "truth_mean": statistics.fmean(truth), "truth_std": statistics.pstdev(truth)})
+    finally:
+        executor.close()
+    return rows
 
 
 def _verdict(summary: dict, fit_name: str) -> list[str]:
@@ -139,7 +176,7 @@ def write_comparison(path: Path, summary: dict, fit_name: str) -> None:
                                       + (" | in best group" if summary["best_stratum"] else "") for b in budgets) + " |"
     ncol = (3 if summary["best_stratum"] else 2) * len(budgets)
     lines = [f"# Benchmark-mode search: {summary['space']} ({summary['task']})", "",
-             f"Command: `swaplm {' '.join(sys.argv[1:])}`", "",
+             f"Command: `{summary['command']}`", "",
              f"Every figure below was computed by swaplm: {summary['seeds']} seeds per method and budget, on the "
              f"{summary['n_archs']} benchmark architectures (true score: the benchmark's trained {summary['task']}; "
              f"benchmark mean {summary['benchmark_mean']:.2f}, max {summary['benchmark_max']:.2f}). Fitness values "
@@ -161,7 +198,8 @@ def write_comparison(path: Path, summary: dict, fit_name: str) -> None:
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "## Verdict", "", *_verdict(summary, fit_name), ""]
     if summary["best_stratum"]:
-        lines += [f"The best group is {summary['best_stratum']} (highest mean true score). A search that ends in "
-                  "that group as often as the size-only search does, with a similar true score, has only found "
-                  "the right depth/width group: it knows nothing beyond size.", ""]
+        lines += [f"Groups are the space's strata (FlexiBERT: layers and hidden size; DARTS: equal-count bins of "
+                  f"parameter count); the best group is {summary['best_stratum']} (highest mean true score). A "
+                  "search that ends in that group as often as the size-only search, with a similar true score, "
+                  "has only found the right size group: it knows nothing beyond size.", ""]
     path.write_text("\n".join(lines), encoding="utf-8")
