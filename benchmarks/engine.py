@@ -2,6 +2,10 @@
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/engine.py --out reports/engine.md
 
+Cases: ``cnn`` (DARTS proxy net, train mode), ``bert2`` / ``bert2eval`` (2-layer BERT-like, train / eval mode),
+``bertbase`` (BERT-base config, train mode), ``vec`` (32 Gaussian repeats of the DARTS proxy net: 32 × (re-init +
+bare forward) vs swaplm's looped repeats vs swaplm's vectorised repeats, swaplm.vectorised).
+
 Time: median wall seconds over interleaved rounds (bare, naive, swaplm, bare, ...).
 Peak memory: the peak of live tensor bytes allocated during the call (allocations and frees recorded by the
 torch profiler, summed in time order). For the naive variant on the transformers the profiler cannot parse the
@@ -55,6 +59,39 @@ def swaplm_score(model, inputs) -> int:
 
 VARIANTS = {"bare forward": bare, "naive SWAP": naive_swap, "swaplm": swaplm_score}
 
+REPEATS = 32
+
+
+def bare_repeats(model, inputs) -> None:
+    """What the looped protocol costs without SWAP: per repeat, seed + Gaussian re-init + bare train forward."""
+    from swaplm.init import gaussian_init
+    from swaplm.swap import repeat_seed
+
+    state = [(t, t.detach().clone()) for t in [*model.parameters(), *model.buffers()]]
+    with torch.no_grad():
+        for r in range(REPEATS):
+            torch.manual_seed(repeat_seed(0, r))
+            gaussian_init(model)
+            model(inputs)
+        for t, copy in state:
+            t.copy_(copy)
+
+
+def swaplm_loop(model, inputs) -> tuple:
+    res = swap_score(model, inputs, repeats=REPEATS, init="gaussian", mode="train", vectorise=False)
+    assert res.path == "loop"
+    return res.scores
+
+
+def swaplm_vectorised(model, inputs) -> tuple:
+    res = swap_score(model, inputs, repeats=REPEATS, init="gaussian", mode="train")
+    assert res.path == "vectorised", res.fallback
+    return res.scores
+
+
+VEC_VARIANTS = {f"{REPEATS} × (re-init + bare forward)": bare_repeats, f"swaplm loop, repeats={REPEATS}": swaplm_loop,
+                f"swaplm vectorised, repeats={REPEATS}": swaplm_vectorised}
+
 
 def peak_bytes(fn, *args) -> tuple[int, object]:
     """Peak of live tensor bytes allocated during ``fn(*args)`` (torch profiler allocation/free events)."""
@@ -86,10 +123,19 @@ def cases(which):
         rec = space.benchmark()[0]
         torch.manual_seed(0)
         yield "DARTS proxy CNN (arch 0), N=16", space.build(rec.arch).train(), cifar10_batch(16)
-    if "bert2" in which:
-        torch.manual_seed(0)
-        cfg = BertConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=1024)
-        yield "BERT-like 2 layers (H 256, I 1024), N=128, L=128", BertModel(cfg).train(), text(128, 128)
+    if "vec" in which:
+        from swaplm.data import cifar10_batch
+        from swaplm.spaces import get_space
+
+        space = get_space("darts")
+        yield (f"DARTS proxy CNN (arch 0), N=16, {REPEATS} Gaussian repeats", space.build(space.benchmark()[0].arch).train(),
+               cifar10_batch(16))
+    for case, train in (("bert2", True), ("bert2eval", False)):
+        if case in which:
+            torch.manual_seed(0)
+            cfg = BertConfig(hidden_size=256, num_hidden_layers=2, num_attention_heads=4, intermediate_size=1024)
+            yield (f"BERT-like 2 layers (H 256, I 1024), N=128, L=128, {'train' if train else 'eval'} mode",
+                   BertModel(cfg).train(train), text(128, 128))
     if "bertbase" in which:
         torch.manual_seed(0)
         yield "BERT-base config (random init), N=128, L=128", BertModel(BertConfig()).train(), text(128, 128)
@@ -97,32 +143,44 @@ def cases(which):
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--cases", default="cnn,bert2,bertbase")
+    ap.add_argument("--cases", default="cnn,vec,bert2,bert2eval,bertbase")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--out", default=None)
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
+    ap.add_argument("--policies", default=None,
+                    help="comma-separated OpenMP wait policies (e.g. PASSIVE,ACTIVE): one child run each, one report")
+    ap.add_argument("--rows-to", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.policies:
+        if not args.out:
+            ap.error("--policies needs --out")
+        return main_policies(args)
     torch.set_num_threads(args.threads)
     lines = ["| case | variant | time (s) | time ratio | peak mem (MB) | mem ratio | score |",
              "|---|---|---:|---:|---:|---:|---:|"]
     for case in args.cases.split(","):
         title, model, inputs = next(cases([case]))
+        variants = VEC_VARIANTS if case == "vec" else VARIANTS
         bare(model, inputs)  # warm-up
-        times = {k: [] for k in VARIANTS}
+        if case == "vec":
+            swaplm_vectorised(model, inputs)  # warm-up (first use probes each layer's batched kernels once)
+        times = {k: [] for k in variants}
         scores = {}
         # millisecond-scale CNN calls need many rounds for a stable median
-        rounds = args.rounds * 8 if "CNN" in title else args.rounds if "base" not in title else max(2, args.rounds // 2)
+        rounds = (args.rounds * 8 if case == "cnn" else args.rounds * 2 if case == "vec" else args.rounds
+                  if "base" not in title else max(2, args.rounds // 2))
         for _ in range(rounds):  # interleaved
-            for name, fn in VARIANTS.items():
+            for name, fn in variants.items():
                 t0 = time.perf_counter()
                 value = fn(model, inputs)
                 times[name].append(time.perf_counter() - t0)
                 if value is not None:
                     scores[name] = value
-        profiled = VARIANTS if case == "cnn" else [k for k in VARIANTS if k != "naive SWAP"]
-        mems = {name: peak_bytes(VARIANTS[name], model, inputs)[0] for name in profiled}
-        t_bare, m_bare = statistics.median(times["bare forward"]), mems["bare forward"]
-        for name in VARIANTS:
+        profiled = variants if case in ("cnn", "vec") else [k for k in variants if k != "naive SWAP"]
+        mems = {name: peak_bytes(variants[name], model, inputs)[0] for name in profiled}
+        first = next(iter(variants))
+        t_bare, m_bare = statistics.median(times[first]), mems[first]
+        for name in variants:
             t = statistics.median(times[name])
             if name in mems:
                 mem = f"{mems[name] / 2**20:.1f} | {mems[name] / m_bare:.2f}×"
@@ -130,25 +188,62 @@ def main() -> None:
                 two = {k: v[:2] for k, v in inputs.items()}  # neurons per sample do not depend on N
                 floor = 2 * swap_score(model, two).neurons * batch_size(inputs) * 4
                 mem = f"≥ {floor / 2**20:.1f} | ≥ {floor / m_bare:.2f}×"
-            lines.append(f"| {title} | {name} | {t:.4f} | {t / t_bare:.2f}× | {mem} | {scores.get(name, '')} |")
+            score = scores.get(name, "")
+            if isinstance(score, tuple):  # per-repeat counts: show their mean
+                score = f"{sum(score) / len(score):.2f}"
+            lines.append(f"| {title} | {name} | {t:.4f} | {t / t_bare:.2f}× | {mem} | {score} |")
         print("\n".join(lines[-3:]), flush=True)
-        assert scores["naive SWAP"] == scores["swaplm"], "swaplm and the naive count disagree"
+        if case == "vec":
+            assert scores[f"swaplm loop, repeats={REPEATS}"] == scores[f"swaplm vectorised, repeats={REPEATS}"], \
+                "vectorised and looped repeats disagree"
+        else:
+            assert scores["naive SWAP"] == scores["swaplm"], "swaplm and the naive count disagree"
     table = "\n".join(lines)
     print(table)
+    if args.rows_to:
+        Path(args.rows_to).write_text("\n".join(lines[2:]) + "\n")
     if args.out:
         policy = os.environ.get("OMP_WAIT_POLICY")
         cmd = (f"OMP_WAIT_POLICY={policy} " if policy else "") + "python benchmarks/engine.py " + " ".join(sys.argv[1:])
-        Path(args.out).write_text(
-            "# Engine benchmark: bare forward vs naive SWAP vs swaplm\n\n"
+        Path(args.out).write_text(_header(cmd, f"OpenMP wait policy {policy or 'unset (spinning)'}") + table + "\n")
+
+
+def _header(cmd: str, policy: str) -> str:
+    return ("# Engine benchmark: bare forward vs naive SWAP vs swaplm\n\n"
             f"Command: `{cmd}`\n\n"
-            f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, train mode, no_grad. "
-            f"Times are medians of interleaved rounds; ratios are against the bare forward of the same model "
-            f"and batch in the same run. Peak memory: the peak of live tensor bytes allocated during the call (torch "
-            f"profiler; weights and batch excluded). Naive SWAP on the transformers: ≥ twice the float32 "
-            f"(neurons × N) matrix it concatenates (the matrix and its sign are alive together) (the profiler cannot parse the millions of events of its "
-            f"`torch.unique`). swaplm packs small hooked outputs on one thread under `OMP_WAIT_POLICY=PASSIVE` "
-            f"(see `SMALL_SINGLE_THREAD` in `swaplm/swap.py`).\n\n"
-            + table + "\n")
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {policy}, no_grad; the mode (train or "
+            f"eval) is in the case name. "
+            f"Times are medians of interleaved rounds; ratios are against the first variant of the same case (the bare "
+            f"forward of the same model and batch) in the same run. Peak memory: the peak of live tensor bytes "
+            f"allocated during the call (torch profiler; weights and batch excluded). Naive SWAP on the transformers: "
+            f"≥ twice the float32 (neurons × N) matrix it concatenates (the matrix and its sign are alive together) "
+            f"(the profiler cannot parse the millions of events of its `torch.unique`). swaplm stages small hooked "
+            f"outputs and packs them in one pass per forward, on one thread under `OMP_WAIT_POLICY=PASSIVE` (see "
+            f"`_Collector` and `SMALL_SINGLE_THREAD` in `swaplm/swap.py`). The repeats case compares 32 × (Gaussian "
+            f"re-init + bare forward) with swaplm's looped and vectorised repeats (`swaplm/vectorised.py`); its score "
+            f"column is the mean count over the 32 repeats, equal for both paths. The machine (2 cores) was shared "
+            f"with other jobs while this ran: ratios within one run are the figures to read, absolute times are noisy.\n\n")
+
+
+def main_policies(args) -> None:
+    """Run the benchmark once per OpenMP wait policy (a child process each: the policy is read at start-up) and
+    write one report with a table per policy."""
+    import subprocess
+    import tempfile
+
+    parts = []
+    for policy in args.policies.split(","):
+        with tempfile.NamedTemporaryFile(suffix=".md") as rows:
+            env = {**os.environ, "OMP_WAIT_POLICY": policy}
+            subprocess.run([sys.executable, __file__, "--cases", args.cases, "--rounds", str(args.rounds),
+                            "--threads", str(args.threads), "--rows-to", rows.name], env=env, check=True)
+            parts.append((policy, Path(rows.name).read_text()))
+    cmd = "python benchmarks/engine.py " + " ".join(sys.argv[1:])
+    head = "| case | variant | time (s) | time ratio | peak mem (MB) | mem ratio | score |\n|---|---|---:|---:|---:|---:|---:|\n"
+    text = _header(cmd, "each OpenMP wait policy in its own table (one child process per policy)")
+    for policy, rows in parts:
+        text += f"## OMP_WAIT_POLICY={policy}\n\n" + head + rows + "\n"
+    Path(args.out).write_text(text)
 
 
 if __name__ == "__main__":

@@ -144,11 +144,16 @@ def pack_copies(x: torch.Tensor, nonnegative: bool = False, keep: torch.Tensor |
         pos &= keep
         if neg is not None:
             neg &= keep
+    return _bits_to_codes(pos.reshape(n, k * v), neg.reshape(n, k * v) if neg is not None else None).view(k, v, -1)
+
+
+def _bits_to_codes(pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
+    """(N, V) bool planes (positive, negative or None) -> (V, code_words(N)) int64 codes, as pack_signs."""
+    n, v = pos.shape
     nb = math.ceil(n / 8)
     if n <= 32:  # one word: assemble it from the plane bytes (no transposed byte copies)
         code = None
-        for planes, base in ((_pack_plane(pos.reshape(n, k * v)), 0),
-                             (_pack_plane(neg.reshape(n, k * v)) if neg is not None else None, 32)):
+        for planes, base in ((_pack_plane(pos), 0), (_pack_plane(neg) if neg is not None else None, 32)):
             if planes is None:
                 continue
             for b in range(nb):
@@ -156,12 +161,12 @@ def pack_copies(x: torch.Tensor, nonnegative: bool = False, keep: torch.Tensor |
                 if base + 8 * b:
                     byte <<= base + 8 * b
                 code = byte if code is None else code.bitwise_or_(byte)
-        return code.view(k, v, 1)
-    out = torch.zeros(k * v, 8 * code_words(n), dtype=torch.uint8, device=x.device)
-    out[:, :nb] = _pack_plane(pos.reshape(n, k * v)).t()
+        return code.view(v, 1)
+    out = torch.zeros(v, 8 * code_words(n), dtype=torch.uint8, device=pos.device)
+    out[:, :nb] = _pack_plane(pos).t()
     if neg is not None:
-        out[:, nb:2 * nb] = _pack_plane(neg.reshape(n, k * v)).t()
-    return out.view(torch.int64).view(k, v, -1)
+        out[:, nb:2 * nb] = _pack_plane(neg).t()
+    return out.view(torch.int64)
 
 
 class _Modified(Exception):
@@ -229,18 +234,30 @@ class _Collector:
         for name, t, version, _ in items:
             if t._version != version:
                 raise _Modified(name)
-        k, n = self.k, self.n
-        x = torch.cat([t.reshape(n, k, -1) for _, t, _, _ in items], 2) if len(items) > 1 \
-            else items[0][1].reshape(n, k, -1)
-        nonneg = all(item[3] for item in items)
+        n = self.n  # staging is for single-copy forwards
+        mats = [t.reshape(n, -1) for _, t, _, _ in items]
+        total = sum(m.shape[1] for m in mats)
         threads = torch.get_num_threads()
-        single = threads > 1 and SMALL_SINGLE_THREAD and x.numel() <= STAGE_SINGLE_THREAD
-        if single:  # a few ops on a small matrix: waking a sleeping (passive) thread pool costs more than they do
+        single = threads > 1 and SMALL_SINGLE_THREAD and total * n <= STAGE_SINGLE_THREAD
+        if single:  # a few ops on small matrices: waking a sleeping (passive) thread pool costs more than they do
             torch.set_num_threads(1)
         try:
-            self.sums.append(x.sum())
-            self.names.append(tuple(item[0] for item in items))
-            self.codes.append(pack_copies(x, nonneg))
+            # the sign bits of every staged output, written side by side into one pair of bit matrices
+            pos = torch.empty(n, total, dtype=torch.bool, device=mats[0].device)
+            neg = None if all(item[3] for item in items) else torch.empty_like(pos)
+            off = 0
+            for (name, _, _, nonneg), x in zip(items, mats):
+                v = x.shape[1]
+                self.sums.append(x.sum())
+                self.names.append((name,))
+                torch.gt(x, 0, out=pos[:, off:off + v])
+                if neg is not None:
+                    if nonneg:
+                        neg[:, off:off + v] = False
+                    else:
+                        torch.lt(x, 0, out=neg[:, off:off + v])
+                off += v
+            self.codes.append(_bits_to_codes(pos, neg).view(1, total, -1))
         finally:
             if single:
                 torch.set_num_threads(threads)
@@ -281,11 +298,19 @@ class _Collector:
         self._check_nan()
         if not self.codes:
             return [0] * self.k, 0
-        codes = torch.cat(self.codes, 1) if len(self.codes) > 1 else self.codes[0]  # (K, V, W)
-        k, v, w = codes.shape
-        if k == 1 or w > 1:
-            return [count_distinct(codes[i]) for i in range(k)], v
-        return _distinct_per_row(codes.view(k, v)), v
+        threads = torch.get_num_threads()
+        single = threads > 1 and SMALL_SINGLE_THREAD and sum(c.numel() for c in self.codes) <= STAGE_SINGLE_THREAD
+        if single:  # as in flush: a small count is faster than waking a passive thread pool
+            torch.set_num_threads(1)
+        try:
+            codes = torch.cat(self.codes, 1) if len(self.codes) > 1 else self.codes[0]  # (K, V, W)
+            k, v, w = codes.shape
+            if k == 1 or w > 1:
+                return [count_distinct(codes[i]) for i in range(k)], v
+            return _distinct_per_row(codes.view(k, v)), v
+        finally:
+            if single:
+                torch.set_num_threads(threads)
 
 
 def _distinct_per_row(codes: torch.Tensor) -> list[int]:
