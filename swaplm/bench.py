@@ -323,6 +323,11 @@ def run_bench(
     if workers > 1 and torch.device(device).type != "cpu":
         raise SwapError("--workers > 1 is for CPU runs; on a GPU use one worker")
     records = _select(space.benchmark(), ids, limit)
+    from swaplm.runner.distributed import world_size
+
+    if world_size() > len(records):
+        raise SwapError(f"{world_size()} processes for {len(records)} architecture(s): launch at most "
+                        f"{len(records)} (--num_processes)")
     tasks = list(tasks) if tasks is not None else _tasks_of(space, records)
     scorer = Scorer(space, proxies, settings, batch=data if given else None)
     store = Store(Path(default_cache_dir() if cache_dir is ... else cache_dir) / f"{_slug(space.name)}.jsonl") \
@@ -344,7 +349,7 @@ def run_bench(
         row.truth = {t: _finite_or_none(rec.scores.get(t)) for t in tasks}
         row.features = {_feature_name(k, hib): float(v) for k, v in (features(rec.arch) if features else {}).items()}
         rows.append(row)
-    settings_out = {**scorer.settings_json(), "tasks": tasks, "limit": limit,
+    settings_out = {**scorer.settings_json(), "tasks": tasks, "limit": limit, "processes": world_size(),
                     "ids": None if ids is None else [r.id for r in rows],
                     "cache": str(store.path) if store else None}
     computed = sum(not r.cached for r in rows)

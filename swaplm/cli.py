@@ -239,6 +239,10 @@ def bench(
                        inputs_options={"max_length": max_length} if max_length else None,
                        cache_dir=None if no_cache else ..., progress=not as_json, workers=workers,
                        threads=threads)
+    from .runner.distributed import is_main
+
+    if not is_main():  # under accelerate launch only the main process writes and prints
+        return
     if out:
         from .report import write_report
 
@@ -420,6 +424,10 @@ def search(
                           regularise=regularise, out_dir=out_dir, cache_dir=cache_dir, workers=workers,
                           threads=threads, progress=not as_json, scoring={**scoring, "data": data or default_data},
                           algorithm_options={"population": population, "sample": sample, "mutations": mutations})
+        from .runner.distributed import is_main
+
+        if not is_main():
+            return
         if as_json:
             print(json.dumps({"out_dir": str(out_dir), **{k: v for k, v in summary.items() if k != "scoring"}}))
         else:
@@ -436,6 +444,10 @@ def search(
         view = BenchmarkView(sp, [r for r in sp.benchmark() if r.scores.get(col) is not None])
     result = run_search(sp, config, out_dir, resume=resume is not None, cache_dir=cache_dir, workers=workers,
                         threads=threads, progress=not as_json, view=view, scoring={**scoring, "data": config.data})
+    from .runner.distributed import is_main
+
+    if not is_main():
+        return
     if as_json:
         keys = ("out_dir", "best", "fitness", "params", "evaluations", "seconds") + (("true_score",) if benchmark else ())
         print(json.dumps({k: result[k] for k in keys}))
@@ -477,7 +489,10 @@ def main() -> None:
     try:
         app(standalone_mode=True)
     except SwapError as e:
-        err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        from .runner.distributed import is_main
+
+        if is_main():  # under accelerate launch every process fails alike: say it once
+            err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
     except SystemExit as e:
         if e.code == 130:  # typer turns Ctrl-C into exit code 130

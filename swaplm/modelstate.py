@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -73,4 +74,16 @@ def batch_len(batch) -> int:
     raise SwapError(f"a batch must be a tensor (N, ...) or a dict of tensors, got {type(batch).__name__}")
 
 
-__all__ = ["ModelState", "snapshot", "restore", "to_device", "batch_len"]
+@contextmanager
+def no_tf32():
+    """TF32 matmuls and convolutions off inside the block (CUDA): TF32 rounds inputs to 10 mantissa bits, and a
+    sign that flips near zero changes an activation pattern. Restores the previous flags."""
+    cuda, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = cuda, cudnn
+
+
+__all__ = ["ModelState", "snapshot", "restore", "to_device", "batch_len", "no_tf32"]

@@ -122,9 +122,17 @@ class ProcessPool:
 
 
 def make_executor(workers: int = 1, threads: int | None = None):
-    """``InProcess`` for one worker, else a ``ProcessPool``."""
+    """``InProcess`` for one worker, a ``ProcessPool`` for several, and under ``accelerate launch`` the
+    :class:`~swaplm.runner.distributed.AccelerateExecutor` (one process per device; ``workers`` must be 1)."""
+    from .distributed import AccelerateExecutor, launched
+
     if workers < 1 or (threads is not None and threads < 1):
         raise SwapError(f"workers and threads must be >= 1 (got workers={workers}, threads={threads})")
+    if launched():
+        if workers > 1:
+            raise SwapError("--workers > 1 and accelerate launch do not mix: accelerate already runs one process "
+                            "per device (use --num_processes)")
+        return AccelerateExecutor(threads=threads)
     return InProcess(threads) if workers == 1 else ProcessPool(workers, threads)
 
 

@@ -7,7 +7,9 @@ class progress:
     replaces the text after the label (e.g. the best fitness so far)."""
 
     def __init__(self, enabled: bool, label: str, total: int, unit: str = "archs"):
-        self.enabled = enabled and total > 0
+        from .distributed import is_main
+
+        self.enabled = enabled and total > 0 and is_main()
         self.label, self.total, self.unit = label, total, unit
         self._bar = None
 

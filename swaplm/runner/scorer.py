@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from swaplm.errors import SwapError
-from swaplm.modelstate import batch_len, restore, snapshot, to_device
+from swaplm.modelstate import batch_len, no_tf32, restore, snapshot, to_device
 
 from . import identity as ident
 from .settings import Settings
@@ -74,6 +74,12 @@ class Scorer:
         self.name = name or space.name
         self.build = build or space.build
         self.device = torch.device(settings.device)
+        from .distributed import launched
+
+        if launched() and self.device.type == "cuda" and self.device.index is None:
+            from .distributed import AccelerateExecutor
+
+            self.device = AccelerateExecutor().device  # one device per launched process
 
         if batch is None:
             batch = self._space_inputs()
@@ -163,7 +169,7 @@ class Scorer:
                 "seed": s.seed, "device": str(self.device), "regularise": ident.jsonable(s.regularise),
                 "data": self.identity["data"], "batch_sha256": self.identity["batch_sha256"],
                 "labels_sha256": self.labels_sha256, "swaplm": self.versions.get("swaplm"),
-                "versions": self.versions}
+                "versions": self.versions, "tf32": False}
 
     # -- scoring
     def _space_inputs(self):
@@ -203,7 +209,8 @@ class Scorer:
                 torch.cuda.synchronize(self.device)
             t = time.perf_counter()
             try:
-                values[proxy.name] = float(proxy.compute(model, self.batch, self.ctx))
+                with no_tf32():
+                    values[proxy.name] = float(proxy.compute(model, self.batch, self.ctx))
             except PROXY_FAILURES + TRANSIENT as e:
                 values[proxy.name], failed[proxy.name] = None, reason_of(e)
                 if isinstance(e, TRANSIENT):

@@ -34,8 +34,13 @@ class StoreWarning(UserWarning):
 class Store:
     """JSONL evaluation store at ``path`` (created on first use)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, readonly: bool | None = None):
+        """``readonly`` (default: True in the non-main processes of an ``accelerate launch``) keeps appended
+        lines in memory only: one process writes, every process sees the same store."""
+        from .distributed import is_main
+
         self.path = Path(path)
+        self.readonly = (not is_main()) if readonly is None else readonly
         self._index: dict[tuple[str, str], dict] = {}
         self._meta: dict[str, dict] = {}
         self._loaded = False
@@ -48,11 +53,13 @@ class Store:
         if not self.path.exists():
             self._loaded = True
             return self
-        with self._locked(fcntl.LOCK_EX) as fd:
+        with self._locked(fcntl.LOCK_SH if self.readonly else fcntl.LOCK_EX) as fd:
             raw = _read_all(fd)
             bad = self._parse(raw)
-            if bad or (raw and not raw.endswith(b"\n")):
+            if not self.readonly and (bad or (raw and not raw.endswith(b"\n"))):
                 self._rewrite(fd)
+        if self.readonly:
+            bad = []  # reported once, by the process that writes
         self._loaded = True
         if bad:
             shown = "; ".join(bad[:5]) + (f"; and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -83,6 +90,11 @@ class Store:
         line = {"key": key, "build_seconds": float(build_seconds), "computed_at": computed_at,
                 "versions": versions or {}, "columns": columns}
         _check_line(line)
+        if self.readonly:
+            if not self._loaded:
+                self.load()
+            self._add(line)
+            return
         data = (json.dumps(line, allow_nan=False) + "\n").encode()
         with self._locked(fcntl.LOCK_EX, create=True) as fd:
             size = os.fstat(fd).st_size
@@ -102,7 +114,8 @@ class Store:
         if create:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | (os.O_CREAT if create else 0), 0o644)
+            flags = os.O_RDONLY if self.readonly else os.O_RDWR | os.O_APPEND | (os.O_CREAT if create else 0)
+            fd = os.open(self.path, flags, 0o644)
             fcntl.flock(fd, how)
             try:
                 same = os.path.exists(self.path) and os.stat(self.path).st_ino == os.fstat(fd).st_ino

@@ -109,7 +109,10 @@ def compare(space, task: str, budgets: list[int], seeds: list[int], *, proxy: st
     summary["scoring"] = scorer.settings_json()
     summary["computed"] = proxy_fit.computed + size_fit.computed
     summary["command"] = command or "swaplm " + " ".join(sys.argv[1:])
-    write_comparison(report or out_dir / "search.md", summary, fit_name)
+    from swaplm.runner.distributed import is_main
+
+    if is_main():
+        write_comparison(report or out_dir / "search.md", summary, fit_name)
     return summary
 
 

@@ -144,7 +144,12 @@ def run_search(space, config: SearchConfig, out_dir: Path, *, resume: bool = Fal
         finally:
             executor.close()
     result = _result(space, config, hist, fitness, out_dir, view, time.perf_counter() - t0)
-    _write_outputs(space, config, hist, fitness, result, out_dir, scorer)
+    from swaplm.runner.distributed import is_main
+
+    if is_main():
+        _write_outputs(space, config, hist, fitness, result, out_dir, scorer)
+    else:
+        result["best_files"] = []
     return result
 
 
@@ -165,6 +170,10 @@ def _prepare_dir(out_dir: Path, config: SearchConfig, resume: bool) -> None:
         return
     if meta.exists() or (out_dir / "journal.jsonl").exists():
         raise SwapError(f"{out_dir} already holds a search; pass --resume {out_dir} to continue it or another --out")
+    from swaplm.runner.distributed import is_main
+
+    if not is_main():
+        return
     out_dir.mkdir(parents=True, exist_ok=True)
     meta.write_text(json.dumps({"config": config.to_json(), "status": "running"}, indent=1), encoding="utf-8")
 
