@@ -1,0 +1,72 @@
+"""`accelerate launch` runs: candidates sharded over 2 CPU processes give exactly the single-process values.
+
+On a CPU-only machine accelerate 1.x starts several processes with its torch.distributed launcher
+(``--multi_gpu``; ``--cpu`` alone is a single process unless MPI is configured); swaplm then asks for
+accelerate's MULTI_CPU state (gloo), one process per CPU share.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("accelerate") is None, reason="accelerate is not installed")
+
+ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
+
+
+def _launch(args, env, n=2, timeout=600):
+    cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(n), "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "swaplm", *args]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def _plain(args, env, timeout=600):
+    return subprocess.run([sys.executable, "-m", "swaplm", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def _values(store):
+    out = {}
+    for line in store.read_text().splitlines()[1:]:
+        d = json.loads(line)
+        out[d["key"]] = {c: v.get("value", v.get("failed")) for c, v in d["columns"].items()}
+    return out
+
+
+def test_bench_on_two_processes_equals_one(tmp_path):
+    args = ["bench", "darts", "--limit", "24", "--repeats", "2", "--json"]
+    two = _launch(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "a")})
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = _plain(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "b")})
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = json.loads(two.stdout), json.loads(one.stdout)
+    assert a["settings"]["processes"] == 2 and b["settings"]["processes"] == 1
+    assert a["correlations"] == b["correlations"] and a["n_archs"] == b["n_archs"] == 24
+    va, vb = _values(tmp_path / "a" / "bench" / "darts.jsonl"), _values(tmp_path / "b" / "bench" / "darts.jsonl")
+    assert va == vb and len(va) == 24  # one line per arch: only the main process wrote
+
+
+def test_benchmark_mode_search_does_not_depend_on_the_process_count(tmp_path):
+    def run(launch, tag):
+        args = ["search", "darts", "--benchmark", "--budget", "16", "--population", "4", "--out",
+                str(tmp_path / tag), "--json"]
+        out = launch(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / f"c{tag}")})
+        assert out.returncode == 0, out.stderr[-3000:]
+        traj = json.loads((tmp_path / tag / "search.json").read_text())["trajectory"]
+        return json.loads(out.stdout), [(t["key"], t["fitness"]) for t in traj]
+
+    (ra, ta), (rb, tb) = run(_launch, "two"), run(_plain, "one")
+    assert ta == tb and len(ta) == 16
+    assert {k: ra[k] for k in ("best", "fitness", "params", "true_score")} == \
+           {k: rb[k] for k in ("best", "fitness", "params", "true_score")}
+
+
+def test_more_processes_than_candidates_is_one_line_and_stores_nothing(tmp_path):
+    out = _launch(["bench", "darts", "--limit", "1"], {**ENV, "SWAPLM_CACHE": str(tmp_path)})
+    assert out.returncode != 0
+    ours = [l for l in out.stderr.splitlines() if l.startswith("error:")]
+    assert ours == ["error: 2 processes for 1 architecture(s): launch at most 1 (--num_processes)"]
+    assert not (tmp_path / "bench" / "darts.jsonl").exists()
