@@ -82,8 +82,10 @@ def tune(result) -> tuple[float, float, list]:
 
 
 def halves_table(result, names) -> str:
-    parts = split(result, {f"all {len(result.rows)}": [r.id for r in result.rows], "0–499 (tuning)": TUNE_IDS,
-                           "500–999 (held out)": HOLDOUT_IDS}, intervals=True)
+    have = {r.id for r in result.rows}
+    parts = split(result, {label: ids for label, ids in
+                           {f"all {len(result.rows)}": sorted(have), "0–499 (tuning)": TUNE_IDS,
+                            "500–999 (held out)": HOLDOUT_IDS}.items() if have.intersection(ids)}, intervals=True)
 
     def cell(p, n, stat):
         c = parts[p][n]["cifar10"]
