@@ -39,6 +39,12 @@ class Mode(str, Enum):
     eval = "eval"
 
 
+class DType(str, Enum):
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
 class Padding(str, Enum):
     mask = "mask"
     reference = "reference"
@@ -119,6 +125,9 @@ def score(
     reg_unit: str = typer.Option("k", help="unit of Θ for --reg-mu/--reg-sigma: 1, k or M parameters"),
     text_column: Optional[str] = typer.Option(None, help="text column of a table/hub dataset"),
     device: Device = typer.Option(Device.auto),
+    dtype: DType = typer.Option(DType.float32, help="weights and activations dtype (signs near 0 may differ from float32)"),
+    device_map: Optional[str] = typer.Option(None, help="auto: spread the model over GPUs, CPU and disk (accelerate)"),
+    offload_folder: Optional[str] = typer.Option(None, help="folder for disk-offloaded weights with --device-map"),
     trust_remote_code: bool = typer.Option(False, help="allow model code from the hub (off by default)"),
     as_json: bool = typer.Option(False, "--json", help="print one JSON object"),
 ):
@@ -142,7 +151,8 @@ def score(
                         "(Θ in --reg-unit parameters: 1, k or M)")
     net, tokenizer, info = models.load(model, init="pretrained" if init is Init.pretrained else "random",
                                        device=dev, trust_remote_code=trust_remote_code,
-                                       seed=seed if init is Init.random else None)
+                                       seed=seed if init is Init.random else None, dtype=dtype.value,
+                                       device_map=device_map, offload_folder=offload_folder)
     kind = info.get("modality", "text")
     positions = getattr(getattr(net, "config", None), "max_position_embeddings", None)
     if kind == "text" and isinstance(positions, int) and max_length > positions:
@@ -158,17 +168,20 @@ def score(
         reinit = "default"
     ctx = ProxyContext(seed=seed, repeats=repeats, init=reinit, mode=None if mode is Mode.asis else mode.value,
                        padding=padding.value, regularise=regularise)
+    from .modelstate import no_tf32
     from .swap import swap_score
 
-    res = swap_score(net, batch, repeats=repeats, init=reinit, seed=seed, mode=ctx.mode, padding=ctx.padding)
-    extra = {}
-    for p in chosen[1:]:
-        try:
-            extra[p.name] = p.compute(net, batch, ctx)
-        except SwapError as e:
-            extra[p.name] = {"failed": str(e)}
+    with no_tf32():  # TF32 rounding flips signs near zero: scores are taken in true float32 on GPUs too
+        res = swap_score(net, batch, repeats=repeats, init=reinit, seed=seed, mode=ctx.mode, padding=ctx.padding)
+        extra = {}
+        for p in chosen[1:]:
+            try:
+                extra[p.name] = p.compute(net, batch, ctx)
+            except SwapError as e:
+                extra[p.name] = {"failed": str(e)}
     record = {**res.to_dict(), "model": model, "data": source, "batch_size": batch_size, "max_length": max_length,
               "init": init.value, "mode": mode.value, "padding": padding.value, "seed": seed, "device": dev,
+              "dtype": dtype.value, "device_map": info.get("device_map"), "tf32": False,
               "regularise": None if regularise is None else {"mu": regularise.mu, "sigma": regularise.sigma,
                                                              "unit": regularise.unit},
               "versions": versions(), "proxies": extra}

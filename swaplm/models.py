@@ -45,20 +45,29 @@ def _offline() -> bool:
     return any(flag in ("1", "ON", "YES", "TRUE") for flag in flags)
 
 
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
 def load(name_or_path: str, init: str = "pretrained", device: str | torch.device = "cpu",
-         trust_remote_code: bool = False, seed: int | None = None):
+         trust_remote_code: bool = False, seed: int | None = None, dtype: str = "float32",
+         device_map: str | dict | None = None, offload_folder: str | None = None):
     """Load ``name_or_path`` -> ``(model, tokenizer_or_None, info)``.
 
     name_or_path: ``builtin:bert-tiny`` / ``builtin:bert-small`` (configs, random init only), ``builtin:minilm``
     (pretrained all-MiniLM-L6-v2), a local model directory, a local ``config.json``, or a hub id.
     init: ``"pretrained"`` (saved weights) or ``"random"`` (``AutoModel.from_config``; weights from torch's global
-    RNG, or from ``seed`` without touching the global RNG). The model is float32, on ``device``, in eval mode.
+    RNG, or from ``seed`` without touching the global RNG). The model is in ``dtype`` (float32, bfloat16 or
+    float16), in eval mode, on ``device`` — or, with ``device_map`` ("auto" or a {module name: device} dict,
+    devices being GPU indices, "cpu" or "disk"), spread over devices by accelerate's big-model dispatch
+    (``offload_folder`` holds disk-offloaded weights; default a temporary directory).
     info: source, init, modality ("text"|"image"), model_type, params, tokenizer, image_size (image models).
     """
     from transformers import AutoModel
 
     if init not in ("pretrained", "random"):
         raise SwapError(f"unknown init {init!r}: use 'pretrained' or 'random'")
+    if dtype not in DTYPES:
+        raise SwapError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
     hub_kwargs = dict(trust_remote_code=trust_remote_code, local_files_only=_offline())
     config, weights_dir, tokenizer_dir = _resolve(name_or_path, hub_kwargs)
 
@@ -72,7 +81,8 @@ def load(name_or_path: str, init: str = "pretrained", device: str | torch.device
                 torch.manual_seed(seed)
             model = AutoModel.from_config(config, trust_remote_code=trust_remote_code)
 
-    model = model.float().to(device).eval()
+    model = model.to(DTYPES[dtype])
+    model = (dispatch(model, device_map, offload_folder) if device_map is not None else model.to(device)).eval()
     modality = "image" if getattr(model, "main_input_name", "input_ids") == "pixel_values" else "text"
     tokenizer, tokenizer_name = (None, None) if modality == "image" else _tokenizer(tokenizer_dir, config, hub_kwargs)
     info = {
@@ -83,8 +93,11 @@ def load(name_or_path: str, init: str = "pretrained", device: str | torch.device
         "architecture": type(model).__name__,
         "params": sum(p.numel() for p in model.parameters()),
         "tokenizer": tokenizer_name,
-        "device": str(device),
+        "device": str(device) if device_map is None else "device map",
+        "dtype": dtype,
     }
+    if device_map is not None:
+        info["device_map"] = {k: str(v) for k, v in model.hf_device_map.items()}
     if modality == "image":
         info["image_size"] = getattr(config, "image_size", None)
     return model, tokenizer, info
@@ -187,3 +200,37 @@ def _tokenizer(where: str | None, config, hub_kwargs: dict):
 
         return bert_tokenizer(), "bert-base-uncased (shipped vocab)"
     return None, None
+
+
+def dispatch(model: torch.nn.Module, device_map: str | dict, offload_folder: str | None = None) -> torch.nn.Module:
+    """Spread ``model`` over devices with accelerate (big-model inference): ``"auto"`` fills the GPUs, then
+    the CPU, then disk; a dict maps module names to a GPU index, ``"cpu"`` or ``"disk"``. Sets
+    ``model.hf_device_map``. One-line SwapError when the model cannot be dispatched."""
+    try:
+        from accelerate import dispatch_model, infer_auto_device_map
+    except ImportError:
+        raise SwapError("--device-map needs accelerate: pip install 'swaplm[distributed]'") from None
+    no_split = getattr(model, "_no_split_modules", None)
+    if device_map == "auto":
+        if no_split is None:
+            raise SwapError(f"{type(model).__name__} cannot be dispatched with --device-map auto (it does not "
+                            "say which of its modules may not be split); run it on one device")
+        device_map = infer_auto_device_map(model, no_split_module_classes=list(no_split))
+    elif not isinstance(device_map, dict):
+        raise SwapError(f"--device-map must be 'auto' (or a module->device dict in Python), got {device_map!r}")
+    names = {n for n, _ in model.named_modules()}
+    unknown = [k for k in device_map if k and k not in names]
+    if unknown:
+        raise SwapError(f"device map names module(s) the model does not have: {', '.join(unknown[:5])}")
+    if "disk" in device_map.values() and offload_folder is None:
+        import tempfile
+
+        offload_folder = tempfile.mkdtemp(prefix="swaplm-offload-")
+    try:
+        model = dispatch_model(model, device_map=device_map, offload_dir=offload_folder)
+    except (ValueError, RuntimeError, KeyError) as e:
+        raise SwapError(f"cannot dispatch {type(model).__name__} with this device map: "
+                        f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    model.hf_device_map = dict(device_map)
+    return model
+

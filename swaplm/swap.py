@@ -268,6 +268,8 @@ class _Collector:
         v = x.shape[2]
         inner = v // out.shape[1]
         mask = self.mask if self.mask is not None and out.dim() >= 3 and out.shape[1] == self.mask.shape[1] else None
+        if mask is not None and mask.device != out.device:  # a model spread over devices: the mask follows
+            mask = mask.to(out.device)
         self.sums.append(x.sum())
         self.names.append((name,))
         step = max(1, CHUNK_ELEMENTS // (n * k))
@@ -280,7 +282,7 @@ class _Collector:
 
     def _check_nan(self) -> None:
         if self.sums:
-            bad = torch.stack(self.sums).isnan().nonzero().view(-1).tolist()
+            bad = torch.stack([s.to(self.sums[0].device) for s in self.sums]).isnan().nonzero().view(-1).tolist()
             if bad:
                 names = self.names[bad[0]]
                 which = repr(names[0]) if len(names) == 1 else "one of " + ", ".join(map(repr, names))
@@ -303,7 +305,8 @@ class _Collector:
         if single:  # as in flush: a small count is faster than waking a passive thread pool
             torch.set_num_threads(1)
         try:
-            codes = torch.cat(self.codes, 1) if len(self.codes) > 1 else self.codes[0]  # (K, V, W)
+            codes = (torch.cat([c.to(self.codes[0].device) for c in self.codes], 1)  # a model spread over devices
+                     if len(self.codes) > 1 else self.codes[0])  # (K, V, W)
             k, v, w = codes.shape
             if k == 1 or w > 1:
                 return [count_distinct(codes[i]) for i in range(k)], v
@@ -522,6 +525,19 @@ def _vectorised_repeats(model, inputs, hooked, n, mask, repeats, seed, device, i
     return counts, neurons, calls, skipped
 
 
+def input_device(model: nn.Module) -> torch.device:
+    """Where the batch goes: the first parameter's device, or for a model spread over devices by accelerate
+    (``hf_device_map``) the first mapped device that holds weights (its hooks move tensors between devices)."""
+    device_map = getattr(model, "hf_device_map", None)
+    if device_map:
+        for where in device_map.values():
+            if where not in ("disk", "meta"):
+                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+        return torch.device("cpu")
+    first = next(model.parameters(), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None = None, seed: int = 0,
                mode: str | None = None, padding: str = "mask", regularise: Regularise | None = None,
                activations=None, vectorise: bool | None = None) -> SwapResult:
@@ -551,8 +567,7 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     n = batch_size(inputs)
     if n < 2:
         raise SwapError(f"SWAP needs a batch of at least 2 samples, got {n}")
-    first = next(model.parameters(), None)
-    device = first.device if first is not None else torch.device("cpu")
+    device = input_device(model)
     inputs = _to(inputs, device)
     mask = None
     if padding == "mask" and isinstance(inputs, Mapping) and isinstance(inputs.get("attention_mask"), torch.Tensor):
