@@ -491,6 +491,88 @@ def _space_opts(sp) -> dict:
     return jsonable(space_options(sp))
 
 
+@app.command()
+def rank(
+    models: list[str] = typer.Argument(..., help="checkpoint directories (a folder of HF Trainer checkpoint-* "
+                                                 "subfolders expands to them in step order), builtin:minilm, hub ids"),
+    data: str = typer.Option("auto", help="auto (shipped WikiText-2), builtin:wikitext2|sst2, a hub dataset or a file"),
+    proxies: str = typer.Option("swap,mlm_loss,rankme,alpha_req,params",
+                                help="comma-separated proxies; the first one orders the table"),
+    truth: Optional[str] = typer.Option(None, help="CSV with columns model,score (e.g. fine-tuned accuracy): adds "
+                                                   "Spearman/Kendall with bootstrap intervals"),
+    out: Optional[str] = typer.Option(None, help="write a Markdown report (+ PNG plot with --truth) to this path"),
+    batch_size: int = typer.Option(128, "--batch-size", "-n", help="samples N in the one batch (changes the metric)"),
+    max_length: int = typer.Option(128, help="tokens per sample"),
+    tokenizer: Optional[str] = typer.Option(None, help="tokenizer of the batch (default: the shipped BERT uncased)"),
+    seed: int = typer.Option(0),
+    device: Device = typer.Option(Device.auto),
+    workers: int = typer.Option(1, help="score in this many processes (CPU)"),
+    threads: Optional[int] = typer.Option(None, help="torch threads per process (default: CPUs / workers)"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="do not read or write the per-checkpoint store"),
+    as_json: bool = typer.Option(False, "--json", help='print {"ranking": [...], "correlations": {...}}'),
+):
+    """Rank pretrained checkpoints with label-free proxies before fine-tuning (cached per checkpoint)."""
+    from .rank import rank as run_rank
+    from .rank import read_truth
+    from .runner.distributed import is_main
+
+    quiet_hf()
+    names = _split(proxies)
+    if not names:
+        raise SwapError("--proxies is empty")
+    if batch_size < 2 or max_length < 2:
+        raise SwapError("--batch-size and --max-length must be >= 2")
+    truth_rows = read_truth(truth) if truth else None
+    result = run_rank(models, proxies=names, data=data, n=batch_size, max_length=max_length, seed=seed,
+                      device=resolve_device(device), tokenizer=tokenizer, store=None if no_cache else ...,
+                      workers=workers, threads=threads, progress=not as_json and is_main(), truth=truth_rows)
+    if not is_main():  # under accelerate launch only the main process writes and prints
+        return
+    ranking = result.ranking()
+    if all(all(v is None for v in r["scores"].values()) for r in ranking):
+        first = ranking[0]
+        why = next(iter(first["failed"].values()), "failed")
+        more = f" (and {len(ranking) - 1} other checkpoint(s) failed too)" if len(ranking) > 1 else ""
+        raise SwapError(f"{first['model']}: {why}{more}")
+    if out:
+        from .rank.report import write_report
+
+        write_report(result, out, command="swaplm rank " + " ".join(sys.argv[2:]))
+    if as_json:
+        print(json.dumps(result.to_json()))
+        return
+    table = Table(title=f"swaplm rank: {len(ranking)} checkpoint(s), {result.wall_seconds:.1f} s "
+                        f"({sum(result.cached.values())} from the store)", title_justify="left")
+    table.add_column("#", justify="right")
+    table.add_column("model", style="bold cyan")
+    for p in result.proxies:
+        table.add_column(f"{p} {'↑' if result.higher_is_better[p] else '↓'}", justify="right")
+    if result.truth:
+        table.add_column("truth", justify="right")
+    for i, r in enumerate(ranking, 1):
+        cells = [_fmt(r["scores"][p]) if r["scores"][p] is not None else "failed" for p in result.proxies]
+        table.add_row(str(i), r["model"], *cells, *([_fmt(r["truth"]) if "truth" in r else "—"]
+                                                    if result.truth else []))
+    console.print(table)
+    for r in ranking:
+        if r["failed"]:
+            reasons = sorted(set(r["failed"].values()))
+            console.print(f"[yellow]{r['model']}[/]: " + ("; ".join(f"{p}: {w}" for p, w in r["failed"].items())
+                                                          if len(reasons) > 1 else reasons[0]),
+                          highlight=False, soft_wrap=True)
+    if result.truth:
+        ct = Table(title="correlation with --truth (95 % bootstrap CI)", title_justify="left")
+        for c in ("proxy", "n", "Spearman ρ", "Kendall τ"):
+            ct.add_column(c, justify="right" if c != "proxy" else "left")
+        from .rank.report import ci
+
+        for p, c in result.correlations().items():
+            ct.add_row(p, str(c["n"]), ci(c["spearman"], c["spearman_ci"]), ci(c["kendall"], c["kendall_ci"]))
+        console.print(ct)
+    if out:
+        console.print(f"report written to {out}")
+
+
 def main() -> None:
     """Entry point. A SwapError is one line on stderr and exit code 1; usage errors (unknown command, missing
     argument, bad option value) are typer's own short usage message and exit code 2."""
