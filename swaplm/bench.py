@@ -339,16 +339,13 @@ def run_bench(
     finally:
         executor.close()
 
-    features = getattr(space, "features", None)
     hib = {p.name: p.higher_is_better for p in scorer.proxies}
     rows = []
     for rec in records:
         ev = evals[keys[rec.id]]
         row = ArchRow(rec.id, ev.key, dict(ev.values), dict(ev.seconds), dict(ev.failed), ev.build_seconds,
                       cached=ev.cached, computed_at=ev.computed_at, versions=dict(ev.versions))
-        row.truth = {t: _finite_or_none(rec.scores.get(t)) for t in tasks}
-        row.features = {_feature_name(k, hib): float(v) for k, v in (features(rec.arch) if features else {}).items()}
-        rows.append(row)
+        rows.append(finalise_row(row, rec, space, tasks, hib))
     settings_out = {**scorer.settings_json(), "tasks": tasks, "limit": limit, "processes": world_size(),
                     "ids": None if ids is None else [r.id for r in rows],
                     "cache": str(store.path) if store else None}
@@ -383,10 +380,6 @@ def _tasks_of(space, records) -> list[str]:
     return tasks
 
 
-def _feature_name(name: str, proxies: Mapping[str, bool]) -> str:
-    return f"{name} (feature)" if name in proxies else name
-
-
 def _json_safe(obj: Any) -> Any:
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else None
@@ -397,14 +390,6 @@ def _json_safe(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     return obj
-
-
-def _finite_or_none(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _mean(xs: list[float]) -> float:

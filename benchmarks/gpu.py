@@ -1,0 +1,127 @@
+"""GPU measurements for reports/gpu.md (run by benchmarks/gpu.sh on a machine with CUDA; ≤ 8 minutes).
+
+    python benchmarks/gpu.py --out reports/gpu.md            # on a GPU
+    python benchmarks/gpu.py --device cpu --quick --out /tmp/gpu_check.md   # dry run of the script itself
+
+Measures, each figure written by this script:
+1. DARTS archs/min with the reference protocol (N = 16, 32 Gaussian re-inits, train mode), first ``--darts`` archs;
+2. FlexiBERT archs/min (reference build, N = 128, L = 128), first ``--flexibert`` records;
+3. BERT-base (config, random init, N = 128, L = 128, eval mode): SWAP vs a bare forward, median time over
+   interleaved rounds and peak memory from ``torch.cuda.max_memory_allocated``;
+4. CPU-vs-GPU agreement (TF32 off): the same archs scored on both devices, exact-equality count and the
+   largest relative difference, for 50 DARTS and 20 FlexiBERT archs.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def _bench(space, ids, device):
+    from swaplm.bench import run_bench
+
+    t = time.perf_counter()
+    res = run_bench(space, proxies=("swap",), ids=ids, device=str(device), cache_dir=None, progress=False)
+    return res, time.perf_counter() - t
+
+
+def _agreement(space, ids, device):
+    gpu, _ = _bench(space, ids, device)
+    cpu, _ = _bench(space, ids, torch.device("cpu"))
+    a, b = gpu.values("swap"), cpu.values("swap")
+    equal = sum(x == y for x, y in zip(a, b))
+    rel = max((abs(x - y) / max(abs(y), 1.0) for x, y in zip(a, b) if x is not None and y is not None), default=0.0)
+    return equal, len(a), rel
+
+
+def _bert_base(device, rounds):
+    from transformers import BertConfig, BertModel
+
+    from swaplm import swap_score
+    from swaplm.data import bert_tokenizer, text_batch
+    from swaplm.modelstate import no_tf32, to_device
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig()).to(device).eval()
+    batch = to_device(text_batch("builtin:wikitext2", bert_tokenizer(), n=128, max_length=128, seed=0), device)
+    times = {"bare": [], "swap": []}
+    peaks = {}
+    with no_tf32():
+        for r in range(rounds):
+            for name in ("bare", "swap"):
+                if device.type == "cuda":
+                    torch.cuda.empty_cache()
+                    torch.cuda.reset_peak_memory_stats(device)
+                base = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+                _sync(device)
+                t = time.perf_counter()
+                if name == "bare":
+                    with torch.no_grad():
+                        model(**batch)
+                else:
+                    swap_score(model, batch)
+                _sync(device)
+                times[name].append(time.perf_counter() - t)
+                if device.type == "cuda":
+                    peaks[name] = torch.cuda.max_memory_allocated(device) - base
+    return {k: statistics.median(v[1:] if len(v) > 1 else v) for k, v in times.items()}, peaks
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--device", default="cuda")
+    ap.add_argument("--out", default="reports/gpu.md")
+    ap.add_argument("--quick", action="store_true", help="tiny sizes (to check the script, not to measure)")
+    args = ap.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        sys.exit("error: no CUDA device here; run on a GPU machine or pass --device cpu --quick to check the script")
+    q = args.quick
+    n_darts, n_flex, n_agree_d, n_agree_f, rounds = (8, 2, 4, 2, 2) if q else (300, 60, 50, 20, 5)
+    from swaplm.spaces import get_space
+
+    darts, flex = get_space("darts"), get_space("flexibert")
+    t0 = time.perf_counter()
+    _bench(darts, [0], device)  # start-up (CUDA context, kernels) outside the timings
+    dres, dsec = _bench(darts, list(range(n_darts)), device)
+    fres, fsec = _bench(flex, list(range(n_flex)), device)
+    bt, peaks = _bert_base(device, rounds)
+    d_eq, d_n, d_rel = _agreement(darts, list(range(n_agree_d)), device)
+    f_eq, f_n, f_rel = _agreement(flex, list(range(n_agree_f)), device)
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run)"
+    import swaplm
+    import transformers
+
+    lines = [f"# swaplm on {name}", "", f"Command: `bash benchmarks/gpu.sh` (`python {' '.join(sys.argv)}`)", "",
+             f"torch {torch.__version__}, transformers {transformers.__version__}, swaplm {swaplm.__version__}; "
+             f"TF32 off in every scored forward. Every figure below was measured by this script in one run "
+             f"({time.perf_counter() - t0:.0f} s).", "",
+             "| what | value |", "|---|---:|",
+             f"| DARTS, reference protocol (N = 16, 32 re-inits), {n_darts} archs | {60 * n_darts / dsec:.0f} archs/min |",
+             f"| FlexiBERT reference build (N = 128, L = 128), {n_flex} records | {60 * n_flex / fsec:.1f} archs/min |",
+             f"| BERT-base N = 128, L = 128: bare forward / SWAP | {bt['bare']:.3f} s / {bt['swap']:.3f} s "
+             f"({bt['swap'] / bt['bare']:.2f}×) |"]
+    if peaks:
+        lines.append(f"| BERT-base peak memory (max_memory_allocated): bare / SWAP | {peaks['bare'] / 2**20:.0f} MiB / "
+                     f"{peaks['swap'] / 2**20:.0f} MiB ({peaks['swap'] / max(peaks['bare'], 1):.2f}×) |")
+    lines += [f"| CPU vs GPU, DARTS: identical scores | {d_eq} / {d_n} (largest relative difference {d_rel:.2e}) |",
+              f"| CPU vs GPU, FlexiBERT: identical scores | {f_eq} / {f_n} (largest relative difference {f_rel:.2e}) |",
+              "", f"ρ on the timed subsets (not the headline): DARTS swap vs CIFAR-10 "
+              f"{dres.correlations()['swap']['cifar10']['spearman']:.3f}; FlexiBERT swap vs GLUE "
+              f"{fres.correlations()['swap']['glue']['spearman']:.3f}.", ""]
+    Path(args.out).write_text("\n".join(lines), encoding="utf-8")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
