@@ -64,6 +64,8 @@ def unsupported_reason(model: nn.Module) -> str | None:
     """Why ``model`` cannot run vectorised, or None. Cheap, structural check before any work."""
     for name, m in model.named_modules():
         params, buffers = _direct(m)
+        if "forward" in m.__dict__ or hasattr(m, "_hf_hook"):  # e.g. accelerate's device-dispatch wrappers
+            return f"{name or 'the model'} has an instance-level forward (device dispatch hooks?)"
         if isinstance(m, _DROPOUT) and m.p > 0 and m.training:
             return f"active dropout in {name or 'the model'} ({type(m).__name__}, p={m.p}): random per repeat"
         if not params:
