@@ -19,28 +19,44 @@ from .errors import SwapError
 
 @dataclass
 class ModelState:
-    """What :func:`restore` puts back: ``tensors`` (name -> detached copy of every parameter and buffer)
-    and ``training`` (module -> its train flag)."""
+    """What :func:`restore` puts back. ``slots``: every (owning dict, name, tensor) of the model's parameters
+    and buffers (a conversion such as ``model.double()`` may put new tensor objects into those dicts, so
+    restoring goes through the slots); ``values``: detached copies, by tensor id, of the tensors saved;
+    ``training``: each module's train flag."""
 
-    tensors: dict[str, torch.Tensor]
-    training: dict[nn.Module, bool]
-
-
-def snapshot(model: nn.Module) -> ModelState:
-    """Copy of the model's weights, buffers and per-module train/eval flags."""
-    return ModelState({k: v.detach().clone() for k, v in model.state_dict(keep_vars=False).items()},
-                      {m: m.training for m in model.modules()})
+    slots: list
+    values: dict
+    training: dict
 
 
-def restore(model: nn.Module, state: ModelState) -> None:
-    """Put a :func:`snapshot` back in place (same tensor objects, values copied) and clear gradients."""
+def snapshot(model: nn.Module, params: bool = True, buffers: bool = True) -> ModelState:
+    """Copy of the model's parameters (``params``) and buffers (``buffers``) and its per-module train flags.
+    Only what a caller can change needs saving: a forward changes buffers (BatchNorm statistics), a re-init
+    changes parameters."""
+    slots = [(store, name, t) for m in model.modules() for store in (m._parameters, m._buffers)
+             for name, t in store.items() if t is not None]
+    values = {id(t): t.detach().clone() for _, _, t in slots
+              if (params if isinstance(t, nn.Parameter) else buffers)}
+    return ModelState(slots, values, {m: m.training for m in model.modules()})
+
+
+def restore(model: nn.Module, state: ModelState, clear_grads: bool = False) -> None:
+    """Put a :func:`snapshot` back in place: the same tensor objects in their slots, their saved values
+    (copied, or swapped in when a dtype/shape changed), the train flags; ``clear_grads`` drops ``.grad``."""
     with torch.no_grad():
-        current = model.state_dict()
-        for k, v in state.tensors.items():
-            current[k].copy_(v)
+        for store, name, t in state.slots:
+            store[name] = t
+            value = state.values.get(id(t))
+            if value is None:
+                continue
+            if t.dtype == value.dtype and t.shape == value.shape:
+                t.copy_(value)
+            else:
+                t.data = value
     for m, training in state.training.items():
         m.training = training
-    model.zero_grad(set_to_none=True)
+    if clear_grads:
+        model.zero_grad(set_to_none=True)
 
 
 def to_device(batch, device: torch.device | str):

@@ -26,6 +26,7 @@ import torch.nn as nn
 from . import activations as _acts
 from .errors import SwapError
 from .init import gaussian_init, get_init
+from .modelstate import batch_len, restore, snapshot, to_device
 
 BINCOUNT_LIMIT = 1 << 22  # one-word codes below this are counted with a histogram instead of a sort
 CHUNK_ELEMENTS = 1 << 22  # elements of an (N, V) slice packed at once (bounds temporary memory to a few MB)
@@ -393,20 +394,12 @@ def count_params(model: nn.Module) -> int:
 
 
 def batch_size(inputs) -> int:
-    """Number of samples N of an image tensor or a dict of tensors (first dimension)."""
-    if isinstance(inputs, torch.Tensor):
-        return int(inputs.shape[0]) if inputs.dim() else 0
-    if isinstance(inputs, Mapping):
-        tensors = [v for v in inputs.values() if isinstance(v, torch.Tensor) and v.dim()]
-        if tensors:
-            return int((inputs.get("input_ids") if "input_ids" in inputs else tensors[0]).shape[0])
-    raise SwapError(f"inputs must be a tensor (N, ...) or a dict of tensors, got {type(inputs).__name__}")
+    """Number of samples N of an image tensor or a dict of tensors (first dimension; ``swaplm.modelstate``)."""
+    return batch_len(inputs)
 
 
 def _to(inputs, device):
-    if isinstance(inputs, torch.Tensor):
-        return inputs.to(device)
-    return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}
+    return to_device(inputs, device)
 
 
 def forward(model: nn.Module, inputs):
@@ -578,10 +571,8 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     factor = regularise.factor(params) if regularise is not None else 1.0
 
     t0 = time.perf_counter()
-    modes = [(m, m.training) for m in model.modules()]
     # what a forward (BN running stats) or a re-init can change, to be put back afterwards
-    tensors = list(model.buffers()) + (list(model.parameters()) if init_fn is not None else [])
-    saved = [(t, t.detach().clone()) for t in tensors]
+    state = snapshot(model, params=init_fn is not None)
     counts, neurons, calls, skipped = [], 0, 0, ()
     path, fallback = "loop", ""
     want = repeats > 1 and (vectorise if vectorise is not None else init_fn is not None)
@@ -603,11 +594,7 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
                     except vec.Unsupported as e:
                         fallback = str(e)
                         counts = []
-                        with torch.no_grad():  # the loop starts from the model as it was
-                            for t, copy in saved:
-                                t.copy_(copy)
-                        for m, training in modes:
-                            m.training = training
+                        restore(model, state)  # the loop starts from the model as it was
             if path == "loop":
                 for r in range(repeats):
                     col = _loop_repeat(model, inputs, hooked, n, mask, r, seed, device, init_fn, mode)
@@ -617,11 +604,7 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
                     counts.append(distinct)
                     calls, skipped = col.calls, tuple(sorted(set(col.skipped)))
     finally:
-        with torch.no_grad():
-            for t, copy in saved:
-                t.copy_(copy)
-        for m, training in modes:
-            m.training = training
+        restore(model, state)
     raw = sum(counts) / len(counts)
     return SwapResult(score=raw * factor, raw_score=raw, neurons=neurons, samples=n,
                       saturation=raw / neurons if neurons else 0.0, repeats=repeats,

@@ -5,7 +5,7 @@ mode, and afterwards restores weights, buffers, dtypes, train/eval flags, ``requ
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import torch
@@ -13,6 +13,7 @@ import torch.nn as nn
 
 from swaplm.errors import SwapError
 from swaplm.init import get_init
+from swaplm.modelstate import restore, snapshot, to_device  # noqa: F401 (to_device: used by the proxies)
 
 from .base import ProxyContext
 
@@ -20,22 +21,6 @@ from .base import ProxyContext
 def model_device(model: nn.Module) -> torch.device:
     first = next(model.parameters(), None)
     return first.device if first is not None else torch.device("cpu")
-
-
-def to_device(batch, device: torch.device):
-    """Move an image tensor or a dict of tensors to ``device`` (a dict comes back as a plain dict)."""
-    if isinstance(batch, torch.Tensor):
-        return batch.to(device)
-    if isinstance(batch, Mapping):
-        return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-    raise SwapError(f"a proxy batch must be a tensor (N, ...) or a dict of tensors, got {type(batch).__name__}")
-
-
-def _slots(model: nn.Module) -> list[tuple[dict, str, torch.Tensor]]:
-    """Every (owning dict, name, tensor) of the model's parameters and buffers; conversions such as
-    ``model.double()`` may put new tensor objects into these dicts, so restoring goes through the slots."""
-    return [(store, name, t) for m in model.modules() for store in (m._parameters, m._buffers)
-            for name, t in store.items() if t is not None]
 
 
 def set_mode(model: nn.Module, mode: str | None) -> None:
@@ -60,12 +45,9 @@ def session(model: nn.Module, ctx: ProxyContext, *, init: str | None = None, mod
     init_fn = get_init(init) if init is not None else None
     device = model_device(model)
     params = list(model.parameters())
-    modes = {m: m.training for m in model.modules()}
     flags = [p.requires_grad for p in params]
     grads = [p.grad for p in params]
-    slots = _slots(model)
-    keep_params = init_fn is not None or mutates
-    saved = {id(t): t.detach().clone() for _, _, t in slots if keep_params or not isinstance(t, nn.Parameter)}
+    state = snapshot(model, params=init_fn is not None or mutates)
     try:
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(ctx.seed)
@@ -78,21 +60,10 @@ def session(model: nn.Module, ctx: ProxyContext, *, init: str | None = None, mod
                     p.grad = None
             yield device
     finally:
-        with torch.no_grad():
-            for store, name, t in slots:
-                store[name] = t
-                value = saved.get(id(t))
-                if value is None:
-                    continue
-                if t.dtype == value.dtype and t.shape == value.shape:
-                    t.copy_(value)
-                else:
-                    t.data = value
+        restore(model, state)
         for p, flag, g in zip(params, flags, grads):
             p.requires_grad_(flag)
             p.grad = g
-        for m, training in modes.items():
-            m.training = training
 
 
 @contextmanager

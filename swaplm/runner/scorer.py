@@ -203,7 +203,7 @@ class Scorer:
         cuda = self.device.type == "cuda"
         for i, proxy in enumerate(todo):
             if i and state is not None:
-                restore(model, state)
+                restore(model, state, clear_grads=True)
             seed_all(self.settings.seed)
             if cuda:
                 torch.cuda.synchronize(self.device)
