@@ -70,3 +70,26 @@ def test_more_processes_than_candidates_is_one_line_and_stores_nothing(tmp_path)
     ours = [l for l in out.stderr.splitlines() if l.startswith("error:")]
     assert ours == ["error: 2 processes for 1 architecture(s): launch at most 1 (--num_processes)"]
     assert not (tmp_path / "bench" / "darts.jsonl").exists()
+
+
+def _checkpoints(root):
+    import torch
+    from transformers import BertConfig, BertModel
+
+    cfg = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                     vocab_size=30522, max_position_embeddings=64)
+    for step in (0, 10, 20):
+        torch.manual_seed(step)
+        BertModel(cfg).save_pretrained(root / f"checkpoint-{step}")
+    return root
+
+
+def test_rank_on_two_processes_equals_one(tmp_path):
+    ckpts = _checkpoints(tmp_path / "run")
+    args = ["rank", str(ckpts), "--proxies", "swap,params", "-n", "8", "--max-length", "16", "--json"]
+    two = _launch(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "a")})
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = _plain(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "b")})
+    assert one.returncode == 0, one.stderr[-3000:]
+    ra, rb = json.loads(two.stdout)["ranking"], json.loads(one.stdout)["ranking"]
+    assert [(r["model"], r["scores"]) for r in ra] == [(r["model"], r["scores"]) for r in rb] and len(ra) == 3
