@@ -166,3 +166,38 @@ def test_changing_a_proxy_source_invalidates_only_its_values(tmp_path):
     assert third["computed"] == 2 and third["values"] == first["values"]
     new_lines = [json.loads(s) for s in (cache / "darts.jsonl").read_text().splitlines()[1:]][-2:]
     assert all(list(line["columns"]) == [c for c in line["columns"] if c.startswith("params#")] for line in new_lines)
+
+
+class Square(nn.Module):
+    """An activation class registered at run time (x² − 0.5: both signs occur)."""
+
+    def forward(self, x):
+        return x * x - 0.5
+
+
+class SquareSpace(WidthSpace):
+    name = "squares"
+
+    def build(self, arch):
+        return nn.Sequential(nn.Conv2d(3, arch, 3), Square())
+
+
+def _width_proxy(model, batch, ctx):
+    return float(model[0].out_channels * 10)
+
+
+def test_run_time_proxies_and_activations_reach_worker_processes():
+    from swaplm import activations
+
+    register(Proxy("test_width", _width_proxy))
+    if Square not in activations._extra:
+        activations.register(Square)
+    space = SquareSpace()
+    jobs = [(f"w{w}", w, ["test_width", "swap"]) for w in (1, 2, 3)]
+    here = {ev.key: ev.values for ev in make_executor(1).map(Scorer(space, ["test_width", "swap"], resolve(space)), jobs)}
+    pool = make_executor(2, 1)
+    try:
+        there = {ev.key: ev.values for ev in pool.map(Scorer(space, ["test_width", "swap"], resolve(space)), jobs)}
+    finally:
+        pool.close()
+    assert there == here and here["w2"]["test_width"] == 20.0 and all(v["swap"] > 0 for v in here.values())
