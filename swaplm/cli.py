@@ -225,7 +225,6 @@ def bench(
     """Correlate proxies with the ground truth of a space's benchmark (resumable: results are cached per arch)."""
     from .bench import run_bench
     from .proxies import available
-    from .spaces import get_space
     from .swap import Regularise
 
     quiet_hf()
@@ -475,14 +474,8 @@ def search(
 
 def get_space_for_search(name: str, build: Optional[str]):
     """The space to search; FlexiBERT defaults to the faithful build (the searched fields are what is built)."""
-    from .spaces import get_space
-
-    sp = get_space(name)
-    if sp.name == "flexibert":
-        return get_space(name, build=build or "faithful")
-    if build is not None:
-        raise SwapError(f"--build is a FlexiBERT option (reference or faithful); the {sp.name} space has no builds")
-    return sp
+    sp = _bench_space(name, build)
+    return _bench_space(name, "faithful") if build is None and sp.name == "flexibert" else sp
 
 
 def _space_opts(sp) -> dict:
