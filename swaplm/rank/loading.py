@@ -6,6 +6,7 @@ stored value's identity.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
@@ -162,8 +163,15 @@ def _check_weight_files(folder: Path) -> None:
             raise SwapError(f"{f.name} is empty or truncated ({size} bytes)")
         with open(f, "rb") as fh:
             header = int.from_bytes(fh.read(8), "little")
-        if header <= 0 or 8 + header > size:
-            raise SwapError(f"{f.name} is corrupt (header of {header} bytes in a {size}-byte file)")
+            if header <= 0 or 8 + header > size:
+                raise SwapError(f"{f.name} is corrupt or truncated (header of {header} bytes in a {size}-byte file)")
+            try:
+                meta = json.loads(fh.read(header))
+                end = max((int(v["data_offsets"][1]) for k, v in meta.items() if k != "__metadata__"), default=0)
+            except (ValueError, KeyError, TypeError, IndexError):
+                raise SwapError(f"{f.name} is corrupt (its header is not safetensors JSON)") from None
+        if 8 + header + end > size:
+            raise SwapError(f"{f.name} is truncated ({size:,} bytes; its header describes {8 + header + end:,})")
 
 
 def fingerprint() -> str:
