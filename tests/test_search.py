@@ -199,3 +199,15 @@ def test_resume_refuses_other_directories_and_other_settings(tmp_path):
     assert other.returncode == 1 and "other settings (budget)" in other.stderr and "Traceback" not in other.stderr
     again = _cli(args, env, timeout=120)
     assert again.returncode == 1 and "already holds a search" in again.stderr
+
+
+def test_size_control_rows_respect_a_hard_parameter_limit(tmp_path):
+    from swaplm.search.compare import size_control
+    from swaplm.swap import Regularise
+
+    rows = size_control(get_space("darts"), "cifar10", [Regularise(0.5, 0.3, unit="k")], 20, [0, 1],
+                        max_params=[900], out_dir=tmp_path, scoring={"repeats": 2},
+                        algorithm_options={"population": 5})
+    prior, limit = rows
+    assert limit["setting"] == "--max-params 900" and limit["params_max"] <= 900
+    assert prior["params_mean"] < 1200  # a prior at 0.5 k pulls the found models small

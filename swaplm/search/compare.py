@@ -139,7 +139,7 @@ def size_control(space, task: str, priors: list, budget: int, seeds: list[int], 
             for s in seeds:
                 hist = swapnas(view, fit, budget, random.Random(s), **(algorithm_options or {}))
                 i = hist.best_index()
-                params.append(float(fit.params[i]))
+                params.append(float(fit.params_of[view.key(hist.archs[i])]))
                 truth.append(float(view.record(hist.archs[i]).scores[task]))
             rows.append({"setting": f"prior μ={prior.mu:g}, σ={prior.sigma:g} ({prior.unit})" if prior else
                          f"--max-params {limit:,}", "params_mean": statistics.fmean(params),

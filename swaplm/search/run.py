@@ -78,6 +78,7 @@ class Fitness:
         self.executor, self.max_params, self.on_eval = executor, max_params, on_eval
         self.keys: list[str] = []
         self.params: list[float | None] = []
+        self.params_of: dict[str, float | None] = {}  # parameter count by candidate key
         self.computed = 0
 
     def value(self, ev) -> float:
@@ -101,6 +102,7 @@ class Fitness:
             out.append(self.value(ev))
             self.keys.append(key)
             self.params.append(ev.values.get("params"))
+            self.params_of[key] = ev.values.get("params")
             if self.on_eval:
                 self.on_eval(out[-1])
         return out
