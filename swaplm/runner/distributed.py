@@ -8,6 +8,7 @@ journal, reports and terminal output (:func:`is_main`); the others keep the stor
 """
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator, Sequence
 
@@ -65,7 +66,10 @@ class AccelerateExecutor:
 
         if warmup and jobs:
             scorer.score(jobs[0][1], jobs[0][0], jobs[0][2])
-        step = self.chunk * self.state.num_processes
+        # a collective per chunk: chunks grow with the job list (about ten per call, at least ``chunk`` jobs per
+        # process), so synchronisation stays rare and a killed run loses at most one chunk
+        per = max(self.chunk, math.ceil(len(jobs) / (10 * self.state.num_processes)))
+        step = per * self.state.num_processes
         for start in range(0, len(jobs), step):
             part = list(jobs[start:start + step])
             with self.state.split_between_processes(part) as mine:
