@@ -17,9 +17,18 @@ pytestmark = pytest.mark.skipif(shutil.which("accelerate") is None, reason="acce
 ENV = {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"}
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # a fresh rendezvous port per launch: back-to-back launches never collide
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _launch(args, env, n=2, timeout=600):
     cmd = ["accelerate", "launch", "--multi_gpu", "--num_processes", str(n), "--num_machines", "1",
-           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "swaplm", *args]
+           "--main_process_port", str(_free_port()), "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "swaplm", *args]
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
@@ -54,7 +63,7 @@ def test_benchmark_mode_search_does_not_depend_on_the_process_count(tmp_path):
         args = ["search", "darts", "--benchmark", "--budget", "16", "--population", "4", "--out",
                 str(tmp_path / tag), "--json"]
         out = launch(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / f"c{tag}")})
-        assert out.returncode == 0, out.stderr[-3000:]
+        assert out.returncode == 0, out.stderr[:3000] + out.stderr[-1500:]
         traj = json.loads((tmp_path / tag / "search.json").read_text())["trajectory"]
         return json.loads(out.stdout), [(t["key"], t["fitness"]) for t in traj]
 

@@ -170,12 +170,12 @@ def _prepare_dir(out_dir: Path, config: SearchConfig, resume: bool) -> None:
             raise SwapError(f"--resume {out_dir}: that search was made with other settings ({', '.join(diff)}); "
                             "repeat its original options")
         return
-    if meta.exists() or (out_dir / "journal.jsonl").exists():
-        raise SwapError(f"{out_dir} already holds a search; pass --resume {out_dir} to continue it or another --out")
     from swaplm.runner.distributed import is_main
 
-    if not is_main():
+    if not is_main():  # the main process checks and creates the directory (it may already have done so)
         return
+    if meta.exists() or (out_dir / "journal.jsonl").exists():
+        raise SwapError(f"{out_dir} already holds a search; pass --resume {out_dir} to continue it or another --out")
     out_dir.mkdir(parents=True, exist_ok=True)
     meta.write_text(json.dumps({"config": config.to_json(), "status": "running"}, indent=1), encoding="utf-8")
 
