@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from swaplm.runner.identity import json_safe
 from swaplm import stats
 from swaplm.errors import SwapError
 from swaplm.runner.scorer import PROXY_FAILURES
@@ -223,7 +224,7 @@ class BenchResult:
     def to_json(self, *, intervals: bool = True) -> dict[str, Any]:
         """JSON-ready summary (NaN becomes null); correlations carry 95 % bootstrap intervals unless
         ``intervals=False``."""
-        return _json_safe({
+        return json_safe({
             "space": self.space,
             "n_archs": len(self.rows),
             "seconds": self.compute_seconds(),
@@ -378,18 +379,6 @@ def _tasks_of(space, records) -> list[str]:
     if not tasks:
         tasks = list(dict.fromkeys(t for r in records for t in r.scores))
     return tasks
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    return obj
 
 
 def _mean(xs: list[float]) -> float:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swaplm.runner.identity import json_safe
 from swaplm.errors import SwapError
 
 from .loading import Candidate, content_digest, expand, fingerprint, load_checkpoint
@@ -89,7 +90,7 @@ class RankResult:
         return out
 
     def to_json(self) -> dict[str, Any]:
-        return _json_safe({"ranking": self.ranking(), "correlations": self.correlations(),
+        return json_safe({"ranking": self.ranking(), "correlations": self.correlations(),
                            "settings": self.settings, "wall_seconds": self.wall_seconds})
 
 
@@ -238,16 +239,6 @@ def match_truth(truth: Mapping[str, float], cands: Sequence[Candidate]) -> dict[
         raise SwapError(f"--truth names model(s) not being ranked: {shown} (ranked: "
                         f"{', '.join(c.name for c in cands[:3])}{' ...' if len(cands) > 3 else ''})")
     return out
-
-
-def _json_safe(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, Mapping):
-        return {str(k): _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 __all__ = ["rank", "RankResult", "read_truth", "match_truth", "make_batch", "expand", "load_checkpoint",
