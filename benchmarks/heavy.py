@@ -26,8 +26,10 @@ def main() -> None:
     wall = time.perf_counter() - t0
     lines = out.stdout.splitlines()
     printed = [l for l in lines if " archs, " in l and "rho" in l]
-    durations = [l for l in lines if l.strip().endswith(("call", "setup", "teardown")) and "s " in l][:10]
-    summary = [l for l in lines if l.startswith("=") and ("passed" in l or "failed" in l or "error" in l)]
+    import re
+
+    durations = [l for l in lines if re.match(r"^\d+\.\d+s (call|setup|teardown) ", l)][:10]
+    summary = [l for l in lines if re.search(r"\d+ (passed|failed|error)", l)]
     policy = os.environ.get("OMP_WAIT_POLICY", "(unset)")
     text = ["# Heavy reproductions (`pytest -m heavy`)", "",
             f"Command: `OMP_WAIT_POLICY={policy} python benchmarks/heavy.py --out {args.out}`, which runs "
