@@ -30,20 +30,15 @@ def main() -> None:
             ref = ref if ref is not None else res.score
             rows.append(f"| {name} ({init}) | {dtype} | {res.score:,.0f} | {res.neurons:,} | "
                         f"{100 * (res.score - ref) / ref:+.3f} % |")
-    section = ["<!-- dtype -->", "## SWAP in lower precision", "",
+    section = ["## SWAP in lower precision", "",
                f"Command: `python benchmarks/dtype.py --out {args.out}`; N = {args.n} WikiText-2 blocks of "
                f"{args.max_length} tokens, eval mode, CPU; the difference is against float32 on the same model "
                "and batch (a sign near zero can flip when activations are rounded).", "",
-               "| model | dtype | SWAP | neurons | vs float32 |", "|---|---|---:|---:|---:|", *rows, "",
-               "<!-- /dtype -->"]
+               "| model | dtype | SWAP | neurons | vs float32 |", "|---|---|---:|---:|---:|", *rows, ""]
+    from swaplm.report import write_section
+
+    write_section(args.out, "dtype", section)
     path = Path(args.out)
-    text = path.read_text(encoding="utf-8")
-    if "<!-- dtype -->" in text:
-        head, _, rest = text.partition("<!-- dtype -->")
-        text = head.rstrip("\n") + "\n\n" + "\n".join(section) + rest.partition("<!-- /dtype -->")[2]
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
-    path.write_text(text, encoding="utf-8")
     print(f"wrote the dtype section of {path}")
 
 

@@ -53,21 +53,16 @@ def main() -> None:
         for name, ts in times.items():
             rows.append(f"| {case} | {name} | {statistics.median(ts):.1f} | {statistics.median(ts) / one:.2f}× |")
     policy = os.environ.get("OMP_WAIT_POLICY", "(unset)")
-    section = ["<!-- scaling -->", "## Scaling: processes on this 2-core machine", "",
+    section = ["## Scaling: processes on this 2-core machine", "",
                f"Command: `OMP_WAIT_POLICY={policy} python benchmarks/scaling.py --out {args.out} --rounds "
                f"{args.rounds} --processes {args.processes}`. Wall seconds of the whole command (process start, "
                f"imports and model scoring, no cache), median of {args.rounds} interleaved rounds, measured "
                f"{time.strftime('%Y-%m-%d %H:%M')} on a machine shared with other jobs.", "",
-               "| bench | how | wall s | vs 1 process |", "|---|---|---:|---:|", *rows, "", "<!-- /scaling -->"]
+               "| bench | how | wall s | vs 1 process |", "|---|---|---:|---:|", *rows, ""]
+    from swaplm.report import write_section
+
+    write_section(args.out, "scaling", section)
     path = Path(args.out)
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if "<!-- scaling -->" in text:
-        head, _, rest = text.partition("<!-- scaling -->")
-        _, _, tail = rest.partition("<!-- /scaling -->")
-        text = head.rstrip("\n") + "\n\n" + "\n".join(section) + tail
-    else:
-        text = text.rstrip("\n") + "\n\n" + "\n".join(section) + "\n"
-    path.write_text(text, encoding="utf-8")
     print(f"wrote the scaling section of {path}")
 
 

@@ -292,5 +292,22 @@ def _failure_examples(result, per_proxy: int = 3) -> list[tuple[str, int, str]]:
     return out
 
 
-__all__ = ["write_report", "render_table", "scatter_plot", "versions", "fmt", "seconds_text", "STAT_COLUMNS",
+def write_section(path, name: str, lines: list[str]) -> None:
+    """Put ``lines`` between ``<!-- name -->`` and ``<!-- /name -->`` in the Markdown file ``path``, replacing
+    that section if it is there (the rest of the file is kept) or appending it."""
+    from pathlib import Path
+
+    path = Path(path)
+    start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
+    body = "\n".join([start, *lines, end])
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    if start in text:
+        head, _, rest = text.partition(start)
+        text = head.rstrip("\n") + "\n\n" + body + rest.partition(end)[2]
+    else:
+        text = text.rstrip("\n") + "\n\n" + body + "\n"
+    path.write_text(text, encoding="utf-8")
+
+
+__all__ = ["write_section", "write_report", "render_table", "scatter_plot", "versions", "fmt", "seconds_text", "STAT_COLUMNS",
            "ci_text", "provenance_rows", "wall_text", "strata_table"]
