@@ -58,8 +58,10 @@ def is_nonnegative(module: nn.Module) -> bool:
     return isinstance(module, _NONNEG_TORCH + _hf_classes(_HF_NONNEG) + tuple(_extra_nonneg))
 
 
-def select(model: nn.Module, activations: Iterable[type | str] | None = None) -> list[tuple[str, nn.Module]]:
-    """Return ``(name, module)`` for every module of ``model`` SWAP should hook.
+def select(model: nn.Module, activations: Iterable[type | str] | None = None,
+           named=None) -> list[tuple[str, nn.Module]]:
+    """Return ``(name, module)`` for every module of ``model`` SWAP should hook (``named``:
+    ``list(model.named_modules())`` when the caller has it already).
 
     ``activations`` replaces the default class list: entries are module classes or glob patterns over module
     names (``"encoder.layer.*.intermediate.*"``). Raises :class:`SwapError` naming the module types the model
@@ -70,7 +72,8 @@ def select(model: nn.Module, activations: Iterable[type | str] | None = None) ->
         items = list(activations)
         classes = tuple(a for a in items if isinstance(a, type))
         patterns = [a for a in items if isinstance(a, str)]
-    chosen = [(n, m) for n, m in model.named_modules()
+    named = list(model.named_modules()) if named is None else named
+    chosen = [(n, m) for n, m in named
               if (classes and isinstance(m, classes)) or any(fnmatch.fnmatchcase(n, p) for p in patterns)]
     if not chosen:
         kinds = Counter(type(m).__name__ for _, m in model.named_modules() if not list(m.children()))

@@ -29,32 +29,51 @@ class ModelState:
     training: dict
 
 
-def snapshot(model: nn.Module, params: bool = True, buffers: bool = True) -> ModelState:
+def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, modules=None) -> ModelState:
     """Copy of the model's parameters (``params``) and buffers (``buffers``) and its per-module train flags.
     Only what a caller can change needs saving: a forward changes buffers (BatchNorm statistics), a re-init
-    changes parameters."""
-    slots = [(store, name, t) for m in model.modules() for store in (m._parameters, m._buffers)
+    changes parameters. ``modules``: ``list(model.modules())`` when the caller has it already.
+    The copies of tensors of one dtype and device are views of one flat tensor (one ``torch.cat``)."""
+    mods = list(model.modules()) if modules is None else modules
+    slots = [(store, name, t) for m in mods for store in (m._parameters, m._buffers)
              for name, t in store.items() if t is not None]
-    values = {id(t): t.detach().clone() for _, _, t in slots
-              if (params if isinstance(t, nn.Parameter) else buffers)}
-    return ModelState(slots, values, {m: m.training for m in model.modules()})
+    saved: dict[int, torch.Tensor] = {}
+    for _, _, t in slots:
+        if (params if isinstance(t, nn.Parameter) else buffers):
+            saved.setdefault(id(t), t)
+    groups: dict[tuple, list[torch.Tensor]] = {}
+    for t in saved.values():
+        groups.setdefault((t.dtype, t.device), []).append(t)
+    values = {}
+    with torch.no_grad():
+        for ts in groups.values():
+            flat = torch.cat([t.detach().reshape(-1) for t in ts]) if len(ts) > 1 else ts[0].detach().reshape(-1).clone()
+            for t, v in zip(ts, flat.split([t.numel() for t in ts])):
+                values[id(t)] = v.view(t.shape)
+    return ModelState(slots, values, {m: m.training for m in mods})
 
 
 def restore(model: nn.Module, state: ModelState, clear_grads: bool = False) -> None:
     """Put a :func:`snapshot` back in place: the same tensor objects in their slots, their saved values
     (copied, or swapped in when a dtype/shape changed), the train flags; ``clear_grads`` drops ``.grad``."""
+    dst, src = [], []
     with torch.no_grad():
         for store, name, t in state.slots:
-            store[name] = t
+            if store[name] is not t:
+                store[name] = t
             value = state.values.get(id(t))
             if value is None:
                 continue
-            if t.dtype == value.dtype and t.shape == value.shape:
-                t.copy_(value)
+            if t.dtype == value.dtype and t.shape == value.shape and t.device == value.device:
+                dst.append(t)
+                src.append(value)
             else:
-                t.data = value
+                t.data = value.clone()
+        if dst:
+            torch._foreach_copy_(dst, src)  # one call for all tensors (same as t.copy_(value) each)
     for m, training in state.training.items():
-        m.training = training
+        if m.training is not training:
+            m.training = training
     if clear_grads:
         model.zero_grad(set_to_none=True)
 

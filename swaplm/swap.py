@@ -24,6 +24,7 @@ import torch
 import torch.nn as nn
 
 from . import activations as _acts
+from . import fastpack as _fastpack
 from .errors import SwapError
 from .init import gaussian_init, get_init
 from .modelstate import batch_len, restore, snapshot, to_device
@@ -37,6 +38,8 @@ STAGE_SINGLE_THREAD = 1 << 20  # a pack pass over at most this many elements (pe
 # on the calling thread; with spinning threads switching the thread count costs more than it saves
 SMALL_SINGLE_THREAD = os.environ.get(
     "SWAPLM_SMALL_SINGLE_THREAD", "1" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else "0") != "0"
+_FAST_DTYPES = (torch.float32, torch.float64)  # what swaplm.fastpack's kernel reads
+_NAN, _ZERO = torch.tensor(float("nan")), torch.tensor(0.0)  # NaN-check entries of fast-packed outputs
 _SHIFTS: dict[torch.device, torch.Tensor] = {}
 _WEIGHTS: dict[tuple[int, torch.device], torch.Tensor] = {}
 
@@ -180,7 +183,9 @@ class _Collector:
     ``copies`` = K > 1: the forward is K folded copies of the model (swaplm.vectorised), every hooked output
     is (N·K, ...) (row i·K + c: sample i of copy c) and is packed per copy, in its hook.
 
-    Per-call cost. A small output (≤ SMALL_OUTPUT elements per copy) is not packed in its hook: the hook keeps
+    Per-call cost. A float32/float64 CPU output without a padding mask is packed in its hook in one pass by
+    the numba kernel of :mod:`swaplm.fastpack` (same codes, tested against :func:`pack_signs`), when numba is
+    installed. Otherwise (GPU, half precision, masked outputs, no numba): a small output (≤ SMALL_OUTPUT elements per copy) is not packed in its hook: the hook keeps
     a reference and the output's version counter, and all staged outputs of a forward are packed together in
     one pass (:meth:`flush`, when the forward ends or STAGE_ELEMENTS are staged), so a hooked call costs a
     list append instead of a handful of tensor ops. The float tensors stay alive until the flush (bounded by
@@ -199,6 +204,8 @@ class _Collector:
         self.pending: list[tuple[str, torch.Tensor, int, bool]] = []
         self.pending_elements = 0
         self.mismatch: str | None = None  # a hooked output whose first dim is not K·N (vectorised runs)
+        self.fast = _fastpack.available()
+        self.words = code_words(n)
 
     def hook(self, name: str, module: nn.Module):
         nonneg = _acts.is_nonnegative(module)
@@ -206,6 +213,7 @@ class _Collector:
         small = SMALL_OUTPUT * self.k if self.stage else -1
         limit = STAGE_ELEMENTS * self.k
         lengths = mask.shape[1] if mask is not None else -1
+        fast = self.fast
 
         def fn(_mod, _inp, out):
             if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[0] != rows:
@@ -215,7 +223,10 @@ class _Collector:
                 return
             self.calls += 1
             numel = out.numel()
-            if numel <= small and not (out.dim() >= 3 and out.shape[1] == lengths):
+            if fast and out.dtype in _FAST_DTYPES and out.device.type == "cpu" and not (
+                    out.dim() >= 3 and out.shape[1] == lengths):  # one pass, in the hook (swaplm.fastpack)
+                self._add_fast(name, out, nonneg)
+            elif numel <= small and not (out.dim() >= 3 and out.shape[1] == lengths):
                 pending.append((name, out, out._version, nonneg))
                 self.pending_elements += numel
                 if self.pending_elements >= limit:
@@ -262,6 +273,15 @@ class _Collector:
         finally:
             if single:
                 torch.set_num_threads(threads)
+
+    def _add_fast(self, name: str, out: torch.Tensor, nonneg: bool) -> None:
+        """Pack a CPU float output (N·K, ...) without a padding mask in one pass (swaplm.fastpack): the codes of
+        all K copies at once, (N, K·V) -> (K·V, W)."""
+        x = out.detach().reshape(self.n, -1)
+        codes = torch.empty(x.shape[1], self.words, dtype=torch.int64)
+        self.sums.append(_NAN if _fastpack.pack(x, codes, nonneg) else _ZERO)
+        self.names.append((name,))
+        self.codes.append(codes.view(self.k, -1, self.words))
 
     def _add(self, name: str, out: torch.Tensor, nonneg: bool) -> None:
         k, n = self.k, self.n
@@ -388,9 +408,19 @@ class SwapResult:
 
 
 # ------------------------------------------------------------------------------------------------ the scorer
-def count_params(model: nn.Module) -> int:
-    """Parameters of the scored network, excluding names containing "auxiliary" (as the reference)."""
-    return sum(p.numel() for name, p in model.named_parameters() if "auxiliary" not in name)
+def count_params(model: nn.Module, named=None) -> int:
+    """Parameters of the scored network, excluding names containing "auxiliary" (as the reference); each
+    shared tensor counted once. ``named``: ``list(model.named_modules())`` when the caller has it already."""
+    if named is None:
+        return sum(p.numel() for name, p in model.named_parameters() if "auxiliary" not in name)
+    seen, total = set(), 0
+    for prefix, m in named:
+        for key, p in m._parameters.items():
+            if p is not None and id(p) not in seen:
+                seen.add(id(p))  # as named_parameters(): the first name of a shared tensor decides
+                if "auxiliary" not in (f"{prefix}.{key}" if prefix else key):
+                    total += p.numel()
+    return total
 
 
 def batch_size(inputs) -> int:
@@ -457,13 +487,13 @@ def _loop_repeat(model, inputs, hooked, n, mask, r, seed, device, init_fn, mode)
     raise AssertionError("unreachable")
 
 
-def _vectorised_repeats(model, inputs, hooked, n, mask, repeats, seed, device, init_fn, mode):
+def _vectorised_repeats(model, inputs, hooked, n, mask, repeats, seed, device, init_fn, mode, params):
     """All repeats as folded copies (swaplm.vectorised), in chunks; raises vectorised.Unsupported."""
     from . import vectorised as vec
 
     counts: list[int] = []
     neurons, calls, skipped = None, 0, ()
-    chunk = vec.chunk_size(repeats, n, inputs, None, count_params(model))
+    chunk = vec.chunk_size(repeats, n, inputs, None, params)
     copies = vec.Copies(model, chunk)
     rng = torch.cuda if device.type == "cuda" else None
     folded = {}
@@ -566,13 +596,14 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     if padding == "mask" and isinstance(inputs, Mapping) and isinstance(inputs.get("attention_mask"), torch.Tensor):
         am = inputs["attention_mask"]
         mask = am.bool() if bool((am == 0).any()) else None
-    hooked = _acts.select(model, activations)
-    params = count_params(model)
+    named = list(model.named_modules())  # one traversal for the hooks, the parameter count and the snapshot
+    hooked = _acts.select(model, activations, named)
+    params = count_params(model, named)
     factor = regularise.factor(params) if regularise is not None else 1.0
 
     t0 = time.perf_counter()
     # what a forward (BN running stats) or a re-init can change, to be put back afterwards
-    state = snapshot(model, params=init_fn is not None)
+    state = snapshot(model, params=init_fn is not None, modules=[m for _, m in named])
     counts, neurons, calls, skipped = [], 0, 0, ()
     path, fallback = "loop", ""
     want = repeats > 1 and (vectorise if vectorise is not None else init_fn is not None)
@@ -589,7 +620,7 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
                 if not fallback:
                     try:
                         counts, neurons, calls, skipped = _vectorised_repeats(
-                            model, inputs, hooked, n, mask, repeats, seed, device, init_fn, mode)
+                            model, inputs, hooked, n, mask, repeats, seed, device, init_fn, mode, params)
                         path = "vectorised"
                     except vec.Unsupported as e:
                         fallback = str(e)

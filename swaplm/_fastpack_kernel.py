@@ -1,0 +1,40 @@
+"""The numba kernel of swaplm.fastpack (imported lazily: importing numba costs about 0.3 s)."""
+import numba
+import numpy as np
+
+BLOCK = 512  # neurons per block: the block's codes (W words each) and one row slice stay in L1/L2
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def pack(x, codes, neg_offset, nonneg):  # pragma: no cover - compiled
+    """x (N, V) float -> codes (V, W) int64 (see swaplm.fastpack); True if x holds a NaN or an infinity."""
+    n, v = x.shape
+    w = codes.shape[1]
+    acc = np.zeros((w, BLOCK), dtype=np.int64)
+    special = False
+    for j0 in range(0, v, BLOCK):
+        j1 = min(v, j0 + BLOCK)
+        m = j1 - j0
+        acc[:, :] = 0
+        for i in range(n):
+            row = x[i, j0:j1]
+            pos = acc[i >> 6]
+            sp = np.int64(i & 63)
+            if nonneg:
+                for j in range(m):
+                    val = row[j]
+                    pos[j] |= np.int64(val > 0) << sp
+                    special |= (val - val) != 0  # NaN or ±inf: val - val is NaN
+            else:
+                g = neg_offset + i
+                neg = acc[g >> 6]
+                sn = np.int64(g & 63)
+                for j in range(m):
+                    val = row[j]
+                    pos[j] |= np.int64(val > 0) << sp
+                    neg[j] |= np.int64(val < 0) << sn
+                    special |= (val - val) != 0
+        for j in range(m):
+            for k in range(w):
+                codes[j0 + j, k] = acc[k, j]
+    return special

@@ -1,0 +1,64 @@
+"""One-pass sign packing on the CPU (numba), the engine's fast path for hooked outputs.
+
+``pack_signs`` in swaplm/swap.py builds the codes from torch ops: two comparisons, two bit-plane reductions
+and a transpose, each a pass over memory with its own temporary. This kernel reads the (N, V) output once,
+block by block of neurons (the block's codes stay in cache), and writes the same int64 codes (V, W), bit for
+bit (tests/test_fastpack.py checks it against ``pack_signs`` and a plain Python loop). It also reports whether the output held a NaN
+or both infinities, which is what the engine's NaN check needs, so no extra ``sum`` pass is made.
+
+Code layout (as ``pack_signs``): sample i positive sets bit i of the row (word i // 64); sample i negative
+sets bit ``neg_offset + i``, where ``neg_offset`` is 32 for N <= 32 (one word) and 8·ceil(N/8) otherwise
+(the negative bytes follow the positive ones).
+
+Used for float32/float64 CPU tensors without a padding mask when numba is installed and ``SWAPLM_NUMBA`` is not
+"0"; everything else (GPU, half precision, masked outputs) takes the torch path. Single-threaded: it runs in the
+forward hook, between the model's own (multi-threaded) ops.
+"""
+from __future__ import annotations
+
+import math
+import os
+
+import torch
+
+_kernel = None
+_state = {"tried": False}
+
+def _build():
+    from ._fastpack_kernel import pack  # imports numba (about 0.3 s), so only when first needed
+
+    return pack
+
+
+def available() -> bool:
+    """True when the numba kernel can be used (numba importable, ``SWAPLM_NUMBA`` not "0")."""
+    global _kernel
+    if os.environ.get("SWAPLM_NUMBA", "1") == "0":
+        return False
+    if not _state["tried"]:
+        _state["tried"] = True
+        try:
+            _kernel = _build()
+        except Exception:  # numba missing or broken: the torch path is always there
+            _kernel = None
+    return _kernel is not None
+
+
+def usable(x: torch.Tensor) -> bool:
+    """Whether :func:`pack` handles ``x``: a CPU float32/float64 tensor and the kernel is available."""
+    return x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64) and available()
+
+
+def neg_offset(n: int) -> int:
+    return 32 if n <= 32 else 8 * math.ceil(n / 8)
+
+
+def pack(x: torch.Tensor, out: torch.Tensor, nonnegative: bool = False) -> bool:
+    """Write the codes of ``x`` (N, V) into ``out`` (V, W) int64 (W = ``swaplm.swap.code_words(N)``,
+    contiguous rows). Returns True when ``x.sum()`` is NaN (a NaN, or both +inf and -inf), the engine's NaN
+    test; the kernel flags any NaN/inf and only then is the sum taken. ``nonnegative`` skips the negative plane."""
+    if x.stride(-1) != 1:
+        x = x.contiguous()
+    if _kernel(x.detach().numpy(), out.numpy(), neg_offset(x.shape[0]), nonnegative):
+        return bool(x.sum().isnan())
+    return False

@@ -1,0 +1,145 @@
+"""The numba packing kernel (swaplm.fastpack) against the torch packer and a plain loop, and the engine with the
+kernel on and off (SWAPLM_NUMBA=0): same codes, same scores, same NaN errors."""
+import math
+
+import pytest
+import torch
+import torch.nn as nn
+
+pytest.importorskip("numba")
+
+from swaplm import fastpack, swap_score  # noqa: E402
+from swaplm.errors import SwapError  # noqa: E402
+from swaplm.swap import code_words, count_distinct, pack_signs  # noqa: E402
+
+
+def plain_codes(x: torch.Tensor) -> list[tuple[int, ...]]:
+    """Per neuron, the pattern itself: the tuple of its N sign states."""
+    return [tuple(int(v) for v in torch.sign(x[:, j]).tolist()) for j in range(x.shape[1])]
+
+
+def plain_words(x: torch.Tensor) -> torch.Tensor:
+    """The documented code layout, bit by bit in Python: sample i positive -> bit i; negative -> bit
+    (32 if N <= 32 else 8·ceil(N/8)) + i; int64 words, little-endian."""
+    n, v = x.shape
+    w = code_words(n)
+    neg_off = 32 if n <= 32 else 8 * math.ceil(n / 8)
+    out = torch.zeros(v, w, dtype=torch.int64)
+    for j in range(v):
+        bits = 0
+        for i in range(n):
+            val = float(x[i, j])
+            if val > 0:
+                bits |= 1 << i
+            elif val < 0:
+                bits |= 1 << (neg_off + i)
+        for k in range(w):
+            word = (bits >> (64 * k)) & ((1 << 64) - 1)
+            out[j, k] = word - (1 << 64) if word >= 1 << 63 else word
+    return out
+
+
+def sample(n, v, kind, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, v, generator=g)
+    if kind == "relu":
+        x = torch.relu(x)
+    elif kind == "gelu":
+        x = nn.functional.gelu(x)
+    elif kind == "ties":  # many exact zeros and repeated patterns
+        x = torch.round(x * 0.7)
+        x[:, v // 2:] = x[:, : v - v // 2]
+        x[0] = -0.0
+    return x
+
+
+@pytest.mark.parametrize("n", [2, 7, 16, 24, 32, 33, 64, 65, 100, 130])
+@pytest.mark.parametrize("kind", ["relu", "gelu", "ties"])
+def test_kernel_matches_torch_packer_and_plain_count(n, kind):
+    assert fastpack.available()
+    v = 1031  # not a multiple of the kernel's block
+    x = sample(n, v, kind, n)
+    out = torch.empty(v, code_words(n), dtype=torch.int64)
+    nonneg = kind == "relu"
+    assert fastpack.pack(x, out, nonneg) is False
+    assert torch.equal(out, pack_signs(x, nonneg))
+    assert count_distinct(out) == len(set(plain_codes(x)))
+
+
+@pytest.mark.parametrize("n", [5, 32, 40])
+def test_kernel_matches_plain_bit_layout(n):
+    x = sample(n, 70, "ties", 3)
+    out = torch.empty(70, code_words(n), dtype=torch.int64)
+    fastpack.pack(x, out)
+    assert torch.equal(out, plain_words(x))
+
+
+def test_kernel_reads_non_contiguous_and_float64():
+    x = sample(40, 600, "gelu", 1)
+    t = x.t().contiguous().t()  # same values, column-major
+    out = torch.empty(600, code_words(40), dtype=torch.int64)
+    fastpack.pack(t, out)
+    assert torch.equal(out, pack_signs(x))
+    out64 = torch.empty_like(out)
+    fastpack.pack(x.double(), out64)
+    assert torch.equal(out64, out)
+
+
+def test_kernel_flags_nan_and_both_infinities_like_the_sum():
+    out = torch.empty(50, 1, dtype=torch.int64)
+    x = sample(16, 50, "gelu", 2)
+    assert fastpack.pack(x, out) is False
+    x[3, 7] = float("inf")
+    assert fastpack.pack(x, out) is False  # one infinity: the sum is inf, not NaN
+    assert torch.equal(out, pack_signs(x))
+    x[4, 9] = -float("inf")
+    assert fastpack.pack(x, out) is True
+    y = sample(16, 50, "relu", 2)
+    y[0, 0] = float("nan")
+    assert fastpack.pack(y, out, True) is True
+
+
+def _both(monkeypatch, fn):
+    on = fn()
+    monkeypatch.setenv("SWAPLM_NUMBA", "0")
+    assert not fastpack.available()
+    off = fn()
+    monkeypatch.delenv("SWAPLM_NUMBA")
+    return on, off
+
+
+def test_engine_same_scores_with_and_without_kernel_cnn(monkeypatch):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(), nn.Conv2d(8, 8, 3),
+                          nn.GELU(), nn.Flatten(), nn.Linear(8 * 6 * 6, 10), nn.ReLU())
+    x = torch.randn(37, 3, 8, 8)  # N not a multiple of 8 or 64
+    on, off = _both(monkeypatch, lambda: swap_score(model, x, repeats=3, init="gaussian", mode="train"))
+    assert on.scores == off.scores and on.path == off.path == "vectorised"
+    on, off = _both(monkeypatch, lambda: swap_score(model, x[:16]))
+    assert on.scores == off.scores
+
+
+def test_engine_same_scores_with_and_without_kernel_bert_padding(monkeypatch):
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                 vocab_size=100)).eval()
+    ids = torch.randint(5, 100, (70, 12))
+    mask = torch.ones_like(ids)
+    mask[::3, 8:] = 0  # padded rows: the masked outputs take the torch path, the others the kernel
+    batch = {"input_ids": ids, "attention_mask": mask}
+    on, off = _both(monkeypatch, lambda: swap_score(model, batch))
+    assert on.scores == off.scores
+    on, off = _both(monkeypatch, lambda: swap_score(model, batch, padding="reference"))
+    assert on.scores == off.scores
+
+
+def test_engine_nan_error_with_and_without_kernel(monkeypatch):
+    model = nn.Sequential(nn.Linear(4, 6), nn.ReLU())
+    x = torch.randn(10, 4)
+    x[2, 1] = float("nan")
+    for env in ("1", "0"):
+        monkeypatch.setenv("SWAPLM_NUMBA", env)
+        with pytest.raises(SwapError, match="NaN activations in module '1'"):
+            swap_score(model, x)
