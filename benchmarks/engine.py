@@ -217,9 +217,9 @@ def _header(cmd: str, policy: str) -> str:
             f"forward of the same model and batch) in the same run. Peak memory: the peak of live tensor bytes "
             f"allocated during the call (torch profiler; weights and batch excluded). Naive SWAP on the transformers: "
             f"≥ twice the float32 (neurons × N) matrix it concatenates (the matrix and its sign are alive together) "
-            f"(the profiler cannot parse the millions of events of its `torch.unique`). swaplm stages small hooked "
-            f"outputs and packs them in one pass per forward, on one thread under `OMP_WAIT_POLICY=PASSIVE` (see "
-            f"`_Collector` and `SMALL_SINGLE_THREAD` in `swaplm/swap.py`). The repeats case compares 32 × (Gaussian "
+            f"(the profiler cannot parse the millions of events of its `torch.unique`). swaplm packs every hooked "
+            f"output in its hook with the one-pass numba kernel of `swaplm/fastpack.py` (numba installed; "
+            f"`SWAPLM_NUMBA=0` gives the torch packer) and walks the model's modules once per score. The repeats case compares 32 × (Gaussian "
             f"re-init + bare forward) with swaplm's looped and vectorised repeats (`swaplm/vectorised.py`); its score "
             f"column is the mean count over the 32 repeats, equal for both paths. The machine (2 cores) was shared "
             f"with other jobs while this ran: ratios within one run are the figures to read, absolute times are noisy.\n\n")
@@ -243,7 +243,11 @@ def main_policies(args) -> None:
     text = _header(cmd, "each OpenMP wait policy in its own table (one child process per policy)")
     for policy, rows in parts:
         text += f"## OMP_WAIT_POLICY={policy}\n\n" + head + rows + "\n"
-    Path(args.out).write_text(text)
+    out = Path(args.out)
+    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    if "<!-- " in old:  # keep the marked sections other benchmarks wrote (scaling, dtype, darts_speed)
+        text += "\n" + old[old.index("<!-- "):]
+    out.write_text(text, encoding="utf-8")
 
 
 if __name__ == "__main__":

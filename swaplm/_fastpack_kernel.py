@@ -6,10 +6,34 @@ BLOCK = 512  # neurons per block: the block's codes (W words each) and one row s
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
+def _pack_nonneg_word(x, codes):  # pragma: no cover - compiled
+    """pack() for ReLU-like outputs with N <= 32: a 32-bit accumulator per neuron (twice the SIMD lanes)."""
+    n, v = x.shape
+    acc = np.zeros(BLOCK, dtype=np.uint32)
+    special = False
+    for j0 in range(0, v, BLOCK):
+        j1 = min(v, j0 + BLOCK)
+        m = j1 - j0
+        acc[:] = 0
+        for i in range(n):
+            row = x[i, j0:j1]
+            sp = np.uint32(i)
+            for j in range(m):
+                val = row[j]
+                acc[j] |= np.uint32(val > 0) << sp
+                special |= (val - val) != 0
+        for j in range(m):
+            codes[j0 + j, 0] = acc[j]
+    return special
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
 def pack(x, codes, neg_offset, nonneg):  # pragma: no cover - compiled
     """x (N, V) float -> codes (V, W) int64 (see swaplm.fastpack); True if x holds a NaN or an infinity."""
     n, v = x.shape
     w = codes.shape[1]
+    if nonneg and n <= 32:
+        return _pack_nonneg_word(x, codes)
     acc = np.zeros((w, BLOCK), dtype=np.int64)
     special = False
     for j0 in range(0, v, BLOCK):
@@ -38,3 +62,20 @@ def pack(x, codes, neg_offset, nonneg):  # pragma: no cover - compiled
             for k in range(w):
                 codes[j0 + j, k] = acc[k, j]
     return special
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def mark(codes, seen, counts):  # pragma: no cover - compiled
+    """Mark the codes (K, V) int64 of one hooked output in the per-copy tables ``seen`` (K, M) uint8 (every code
+    below M) and add the codes seen for the first time to ``counts`` (K,)."""
+    k, v = codes.shape
+    for c in range(k):
+        table = seen[c]
+        row = codes[c]
+        new = 0
+        for j in range(v):
+            t = row[j]
+            if table[t] == 0:
+                table[t] = 1
+                new += 1
+        counts[c] += new

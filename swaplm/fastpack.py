@@ -25,9 +25,9 @@ _kernel = None
 _state = {"tried": False}
 
 def _build():
-    from ._fastpack_kernel import pack  # imports numba (about 0.3 s), so only when first needed
+    from . import _fastpack_kernel  # imports numba (about 0.3 s), so only when first needed
 
-    return pack
+    return _fastpack_kernel
 
 
 def available() -> bool:
@@ -59,6 +59,24 @@ def pack(x: torch.Tensor, out: torch.Tensor, nonnegative: bool = False) -> bool:
     test; the kernel flags any NaN/inf and only then is the sum taken. ``nonnegative`` skips the negative plane."""
     if x.stride(-1) != 1:
         x = x.contiguous()
-    if _kernel(x.detach().numpy(), out.numpy(), neg_offset(x.shape[0]), nonnegative):
+    if _kernel.pack(x.detach().numpy(), out.numpy(), neg_offset(x.shape[0]), nonnegative):
         return bool(x.sum().isnan())
     return False
+
+
+TABLE_LIMIT = 1 << 24  # bytes of the per-copy tables of :func:`count_small` (K · 2^N)
+
+
+def count_small(codes: list[torch.Tensor], k: int, n: int) -> list[int] | None:
+    """Distinct codes per copy of one-word codes of ReLU-like outputs (every code < 2^N), pooled over the list
+    of (K, V_i, 1) tensors, with a K × 2^N table of seen codes; None when the table would exceed
+    :data:`TABLE_LIMIT` (the caller counts another way)."""
+    if n > 32 or k << n > TABLE_LIMIT:
+        return None
+    import numpy as np
+
+    seen = np.zeros((k, 1 << n), dtype=np.uint8)
+    counts = np.zeros(k, dtype=np.int64)
+    for c in codes:
+        _kernel.mark(c.reshape(k, -1).numpy(), seen, counts)
+    return counts.tolist()

@@ -205,6 +205,7 @@ class _Collector:
         self.pending_elements = 0
         self.mismatch: str | None = None  # a hooked output whose first dim is not K·N (vectorised runs)
         self.fast = _fastpack.available()
+        self.small: list[bool] = []  # per entry of codes from the fast path: ReLU-like, one word (codes < 2^N)
         self.words = code_words(n)
 
     def hook(self, name: str, module: nn.Module):
@@ -282,6 +283,7 @@ class _Collector:
         self.sums.append(_NAN if _fastpack.pack(x, codes, nonneg) else _ZERO)
         self.names.append((name,))
         self.codes.append(codes.view(self.k, -1, self.words))
+        self.small.append(nonneg and self.n <= 32)
 
     def _add(self, name: str, out: torch.Tensor, nonneg: bool) -> None:
         k, n = self.k, self.n
@@ -321,6 +323,10 @@ class _Collector:
         self._check_nan()
         if not self.codes:
             return [0] * self.k, 0
+        if len(self.small) == len(self.codes) and all(self.small):  # all packed by the kernel, codes < 2^N
+            counts = _fastpack.count_small(self.codes, self.k, self.n)
+            if counts is not None:
+                return counts, sum(c.shape[1] for c in self.codes)
         threads = torch.get_num_threads()
         single = threads > 1 and SMALL_SINGLE_THREAD and sum(c.numel() for c in self.codes) <= STAGE_SINGLE_THREAD
         if single:  # as in flush: a small count is faster than waking a passive thread pool

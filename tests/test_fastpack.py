@@ -143,3 +143,27 @@ def test_engine_nan_error_with_and_without_kernel(monkeypatch):
         monkeypatch.setenv("SWAPLM_NUMBA", env)
         with pytest.raises(SwapError, match="NaN activations in module '1'"):
             swap_score(model, x)
+
+
+def test_count_small_matches_plain_count_pooled_over_outputs():
+    from swaplm.swap import _distinct_per_row
+
+    g = torch.Generator().manual_seed(5)
+    k, n = 6, 12
+    groups = [torch.randint(0, 1 << n, (k, v, 1), generator=g) for v in (300, 1, 4097)]
+    groups[1][:] = groups[0][:, :1]  # the same pattern in two outputs counts once
+    got = fastpack.count_small(groups, k, n)
+    pooled = torch.cat([c.view(k, -1) for c in groups], 1)
+    assert got == _distinct_per_row(pooled)
+    assert got == [len(set(pooled[i].tolist())) for i in range(k)]
+    assert fastpack.count_small(groups, 1 << 10, 20) is None  # the table would be too large
+
+
+def test_engine_relu_only_cnn_small_codes_path(monkeypatch):
+    torch.manual_seed(1)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.BatchNorm2d(6), nn.ReLU(), nn.Conv2d(6, 4, 1), nn.ReLU6())
+    x = torch.randn(16, 3, 9, 9)
+    on, off = _both(monkeypatch, lambda: swap_score(model, x, repeats=5, init="gaussian", mode="train"))
+    assert on.scores == off.scores and on.path == "vectorised"
+    on, off = _both(monkeypatch, lambda: swap_score(model, x[:11]))
+    assert on.scores == off.scores
