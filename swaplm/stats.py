@@ -320,6 +320,35 @@ def within_strata(scores: ArrayLike, truth: ArrayLike, strata: Sequence[Any], hi
     return out
 
 
+def rank_ensemble(columns: Sequence[ArrayLike], higher_is_better: Sequence[bool] | None = None,
+                  weights: Sequence[float] | None = None) -> np.ndarray:
+    """Rank-average ensemble of several proxies' scores over the same architectures.
+
+    Each column is oriented (negated where ``higher_is_better[j]`` is False), its non-finite values are ranked
+    worst (as in :func:`correlations`), and it is turned into average ranks scaled to [0, 1] (ties share
+    their mean rank). The result is the (``weights``-weighted) mean of those scaled ranks: one score per
+    architecture, higher is better. ``rank_ensemble([result.values("swap"), result.values("params")])``
+    combines two bench columns.
+    """
+    if not columns:
+        raise ValueError("rank_ensemble needs at least one column")
+    cols = [_as_float(c) for c in columns]
+    n = cols[0].size
+    if any(c.size != n for c in cols):
+        raise ValueError(f"columns differ in length: {[c.size for c in cols]}")
+    hib = list(higher_is_better) if higher_is_better is not None else [True] * len(cols)
+    w = np.asarray(weights if weights is not None else [1.0] * len(cols), dtype=float)
+    if len(hib) != len(cols) or w.size != len(cols):
+        raise ValueError("higher_is_better and weights need one entry per column")
+    if n < 2:
+        return np.zeros(n)
+    total = np.zeros(n)
+    for c, up, wj in zip(cols, hib, w):
+        s, _, _, _ = worst_ranked(c, np.zeros(n), up)
+        total += wj * (_sp.rankdata(s) - 1.0) / (n - 1)
+    return total / w.sum()
+
+
 def _make_ranking_metric():
     import datasets
     import evaluate
@@ -369,5 +398,5 @@ def __getattr__(name: str) -> Any:  # PEP 562: build RankingMetric (imports eval
 __all__ = [
     "spearman", "kendall", "pearson", "precision_at_k", "best_rank_at_k", "true_ranks",
     "correlations", "clean", "resolve_k", "STAT_KEYS", "RankingMetric", "worst_ranked", "bootstrap_ci",
-    "within_strata", "CI_LEVEL",
+    "within_strata", "CI_LEVEL", "rank_ensemble",
 ]

@@ -11,6 +11,7 @@ from .base import Proxy, ProxyContext
 _MODULES = [
     "swap", "params",
     "nwot", "synflow", "saliency", "jacov", "zen", "l2_norm", "flops", "transformer",
+    "swap_variants",
     "mlm_loss", "spectrum",  # label-free checkpoint companions (swaplm rank)
 ]
 _REGISTRY: dict[str, Proxy] = {}
