@@ -15,7 +15,8 @@ from swaplm.proxies import ProxyContext, available, get_proxy
 from swaplm.proxies.transformer import _pick
 from swaplm.swap import Regularise
 
-TRANSFORMER_ONLY = {"head_confidence", "synaptic_saliency", "synaptic_diversity", "mlm_loss"}
+TRANSFORMER_ONLY = {"head_confidence", "synaptic_saliency", "synaptic_saliency_surrogate", "synaptic_diversity",
+                    "mlm_loss", "w_pca", "v_pca", "meco", "dss", "zico", "lpzero"}
 NEEDS_MLM_HEAD = {"mlm_loss"}  # these families' models have no masked-LM head (tests/test_rank_proxies.py has one)
 
 

@@ -13,6 +13,7 @@ _MODULES = [
     "nwot", "synflow", "saliency", "jacov", "zen", "l2_norm", "flops", "transformer",
     "swap_variants",
     "mlm_loss", "spectrum",  # label-free checkpoint companions (swaplm rank)
+    "w_pca", "meco", "dss", "zico", "lpzero",  # transformer proxies from the literature (anchors §1)
 ]
 _REGISTRY: dict[str, Proxy] = {}
 

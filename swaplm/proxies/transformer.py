@@ -1,5 +1,6 @@
 """Transformer baselines of Serianni & Kalita (ACL 2023, FlexiBERT study): head confidence, synaptic saliency,
-synaptic diversity. (Their activation distance lives in ``nwot.py``.)
+synaptic diversity (their activation distance lives in ``nwot.py``), and the layer-finding helpers the other
+transformer proxies (``w_pca``, ``meco``, ``dss``) share.
 
 Layers are found by module name (lower-cased), so BERT-style, FlexiBERT, GPT-2 and OPT/LLaMA-style names work:
 
@@ -9,8 +10,15 @@ Layers are found by module name (lower-cased), so BERT-style, FlexiBERT, GPT-2 a
 * q/k/v projections: token-mixing Linears whose last name part is in ``QKV_NAMES`` (includes FlexiBERT's
   "input" / "weight" projections of the linear-transform and WMA operators).
 
-Serianni's gradients come from ``backward`` of Σ last_hidden_state; that sum is constant behind a final
-LayerNorm with equal gains (zero gradient), so we use the label-free surrogate of ``_grad`` instead.
+Blocks (:func:`blocks`): the children of the model's largest ``nn.ModuleList`` of non-leaf modules of one class
+(FlexiBERT ``encoder.layers``, BERT/RoBERTa ``encoder.layer``, GPT-2 ``h``, Llama ``layers``).
+
+Gradients. ``synaptic_saliency`` follows the published definition (anchors §1.2): ∂/∂W of Σ last_hidden_state
+(``out.backward(ones_like(out))``). Behind a final LayerNorm with equal gains that sum is constant, so the exact
+gradient is 0 and what is measured is float32 rounding in the LayerNorm backward; its size still depends on the
+architecture, and it is what Serianni & Kalita published. ``synaptic_saliency_surrogate`` (the earlier
+swaplm version) and ``synaptic_diversity`` use the label-free surrogate of ``_grad`` instead, whose gradient does
+not vanish.
 """
 from __future__ import annotations
 
@@ -19,7 +27,7 @@ import torch.nn as nn
 
 from swaplm.errors import SwapError
 
-from ._grad import objective_name, run, sum_over_weights, token_mask
+from ._grad import expand_mask, objective_name, run, sum_over_weights, token_mask
 from ._session import hooks, session, to_device
 from .base import Proxy, ProxyContext
 
@@ -54,6 +62,45 @@ def _pick(model: nn.Module, kind: str) -> list[tuple[str, nn.Module]]:
     return chosen
 
 
+def blocks(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(name, block)`` for the transformer blocks: the children of the ``nn.ModuleList`` (of non-leaf modules,
+    all of one class) holding the most parameters. SwapError when the model has none."""
+    best, best_size = None, 0
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.ModuleList) or len(m) == 0:
+            continue
+        kids = list(m)
+        if len({type(k) for k in kids}) != 1 or not any(True for _ in kids[0].children()):
+            continue
+        size = sum(p.numel() for p in m.parameters())
+        if size > best_size:
+            best, best_size = [(f"{name}.{i}" if name else str(i), k) for i, k in enumerate(kids)], size
+    if not best:
+        raise SwapError(f"no list of transformer blocks found in {type(model).__name__}; this proxy is for "
+                        "transformers (see swaplm/proxies/transformer.py)")
+    return best
+
+
+def ff_in(model: nn.Module) -> list[tuple[str, list[nn.Module]]]:
+    """Per block, ``(block name, its feed-forward Linears)``: the first of them called in a forward is the FFN's
+    first Linear (FlexiBERT ``dense_in``, BERT ``intermediate.dense``, GPT-2 ``mlp.c_fc``, Llama
+    ``mlp.gate_proj``). Blocks without a feed-forward Linear are left out; SwapError when none has one."""
+    ff = _pick(model, "ff")
+    out = []
+    for bname, _ in blocks(model):
+        mods = [m for n, m in ff if n.startswith(bname + ".")]
+        if mods:
+            out.append((bname, mods))
+    if not out:
+        raise SwapError(f"no feed-forward Linear inside the blocks of {type(model).__name__}")
+    return out
+
+
+def is_mixing(name: str) -> bool:
+    """True for a token-mixing (attention) module name (``MIXING_WORDS``)."""
+    return _is_mixing(name)
+
+
 def _head_confidence(model, batch, ctx: ProxyContext) -> float:
     """Σ over q/k/v Linear calls of mean_{sample, feature} max_{position} output."""
     terms: list[torch.Tensor] = []
@@ -77,6 +124,22 @@ def _head_confidence(model, batch, ctx: ProxyContext) -> float:
 
 
 def _synaptic_saliency(model, batch, ctx: ProxyContext) -> float:
+    """Σ|W ⊙ ∂(Σ out)/∂W| over the feed-forward Linears; out = the main output (last_hidden_state), summed over
+    real tokens only when ``ctx.padding == "mask"`` (Serianni & Kalita sum every position)."""
+    layers = _pick(model, "ff")
+    with session(model, ctx, grad=True) as device:
+        batch = to_device(batch, device)
+        out = run(model, batch)
+        seed = torch.ones_like(out)
+        m = expand_mask(token_mask(batch, ctx), out)
+        if m is not None:
+            seed = seed * m.to(seed.dtype)
+        out.backward(seed)
+        return float(sum((mod.weight.detach() * mod.weight.grad).abs().sum() for _, mod in layers
+                         if mod.weight.grad is not None))
+
+
+def _synaptic_saliency_surrogate(model, batch, ctx: ProxyContext) -> float:
     return sum_over_weights(model, batch, ctx, _pick(model, "ff"), lambda w, g: (w * g).abs().sum(), labels=False)
 
 
@@ -94,9 +157,17 @@ PROXIES = [
     Proxy("head_confidence", _head_confidence, families=("transformer",), cost="1 forward",
           card="Σ over attention q/k/v Linear outputs (N, L, D) of the max over the sequence axis averaged over "
                "samples and features (real tokens only). Transformers only. Serianni & Kalita, ACL 2023."),
-    Proxy("synaptic_saliency", _synaptic_saliency, families=("transformer",), needs_gradients=True, cost="1 forward + 1 backward",
-          card=f"Σ|W ⊙ ∂L/∂W| over feed-forward Linear layers; L = {_OBJ}. Transformers only. "
-               "Serianni & Kalita, ACL 2023 (they used L = Σ last_hidden_state)."),
+    Proxy("synaptic_saliency", _synaptic_saliency, families=("transformer",), needs_gradients=True,
+          cost="1 forward + 1 backward",
+          card="Σ|W ⊙ ∂R/∂W| over the feed-forward (intermediate + output) Linear layers, R = Σ last_hidden_state "
+               "(backward of ones; real tokens only under padding='mask'). Transformers only. Serianni & Kalita, "
+               "ACL 2023, as published. Behind a final LayerNorm R is constant, so this measures float32 rounding "
+               "of the LayerNorm backward (tiny values, device-dependent); see synaptic_saliency_surrogate."),
+    Proxy("synaptic_saliency_surrogate", _synaptic_saliency_surrogate, families=("transformer",),
+          needs_gradients=True, cost="1 forward + 1 backward",
+          card=f"Σ|W ⊙ ∂L/∂W| over feed-forward Linear layers with L = {_OBJ}, whose gradient does not vanish "
+               "behind a LayerNorm. Transformers only. swaplm's variant of Serianni & Kalita's synaptic saliency "
+               "(the published one, synaptic_saliency, uses L = Σ last_hidden_state)."),
     Proxy("synaptic_diversity", _synaptic_diversity, families=("transformer",), needs_gradients=True, cost="1 forward + 1 backward",
           card=f"Σ ‖W‖_nuc · ‖∂L/∂W‖_nuc over token-mixing (attention) Linear layers; L = {_OBJ}. "
                "Transformers only. Serianni & Kalita, ACL 2023 (they used L = Σ last_hidden_state)."),
