@@ -6,13 +6,13 @@ BLOCK = 512  # neurons per block: the block's codes (W words each) and one row s
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _pack_nonneg_word(x, codes):  # pragma: no cover - compiled
+def _pack_nonneg_word(x, codes, start, stop):  # pragma: no cover - compiled
     """pack() for ReLU-like outputs with N <= 32: a 32-bit accumulator per neuron (twice the SIMD lanes)."""
-    n, v = x.shape
+    n = x.shape[0]
     acc = np.zeros(BLOCK, dtype=np.uint32)
     special = False
-    for j0 in range(0, v, BLOCK):
-        j1 = min(v, j0 + BLOCK)
+    for j0 in range(start, stop, BLOCK):
+        j1 = min(stop, j0 + BLOCK)
         m = j1 - j0
         acc[:] = 0
         for i in range(n):
@@ -28,16 +28,17 @@ def _pack_nonneg_word(x, codes):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def pack(x, codes, neg_offset, nonneg):  # pragma: no cover - compiled
-    """x (N, V) float -> codes (V, W) int64 (see swaplm.fastpack); True if x holds a NaN or an infinity."""
-    n, v = x.shape
+def pack(x, codes, neg_offset, nonneg, start, stop):  # pragma: no cover - compiled
+    """Columns start:stop of x (N, V) float -> rows start:stop of codes (V, W) int64 (see swaplm.fastpack);
+    True if those columns hold a NaN or an infinity."""
+    n = x.shape[0]
     w = codes.shape[1]
     if nonneg and n <= 32:
-        return _pack_nonneg_word(x, codes)
+        return _pack_nonneg_word(x, codes, start, stop)
     acc = np.zeros((w, BLOCK), dtype=np.int64)
     special = False
-    for j0 in range(0, v, BLOCK):
-        j1 = min(v, j0 + BLOCK)
+    for j0 in range(start, stop, BLOCK):
+        j1 = min(stop, j0 + BLOCK)
         m = j1 - j0
         acc[:, :] = 0
         for i in range(n):

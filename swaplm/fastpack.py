@@ -53,13 +53,41 @@ def neg_offset(n: int) -> int:
     return 32 if n <= 32 else 8 * math.ceil(n / 8)
 
 
+PARALLEL_ELEMENTS = 1 << 20  # outputs at least this large are split over torch.get_num_threads() threads
+_pool = {}
+
+
+def _threads(count: int):
+    ex = _pool.get(count)
+    if ex is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _pool.clear()
+        ex = _pool[count] = ThreadPoolExecutor(count - 1, thread_name_prefix="swaplm-pack")
+    return ex
+
+
 def pack(x: torch.Tensor, out: torch.Tensor, nonnegative: bool = False) -> bool:
     """Write the codes of ``x`` (N, V) into ``out`` (V, W) int64 (W = ``swaplm.swap.code_words(N)``,
     contiguous rows). Returns True when ``x.sum()`` is NaN (a NaN, or both +inf and -inf), the engine's NaN
-    test; the kernel flags any NaN/inf and only then is the sum taken. ``nonnegative`` skips the negative plane."""
-    if x.stride(-1) != 1:
+    test; the kernel flags any NaN/inf and only then is the sum taken. ``nonnegative`` skips the negative plane.
+
+    Large outputs are split by neuron ranges over as many threads as torch uses (the kernel releases the GIL;
+    each range writes its own rows of ``out``), so packing scales like the model's own ops."""
+    if x.stride(-1) != 1 or x.stride(0) != x.shape[1]:
         x = x.contiguous()
-    if _kernel.pack(x.detach().numpy(), out.numpy(), neg_offset(x.shape[0]), nonnegative):
+    a, o, off = x.detach().numpy(), out.numpy(), neg_offset(x.shape[0])
+    v = x.shape[1]
+    threads = min(torch.get_num_threads(), max(1, x.numel() // PARALLEL_ELEMENTS))
+    if threads < 2:
+        special = _kernel.pack(a, o, off, nonnegative, 0, v)
+    else:
+        step = -(-v // threads // _kernel.BLOCK) * _kernel.BLOCK
+        parts = [(s, min(v, s + step)) for s in range(0, v, step)]
+        futures = [_threads(threads).submit(_kernel.pack, a, o, off, nonnegative, s, e) for s, e in parts[1:]]
+        special = _kernel.pack(a, o, off, nonnegative, *parts[0])
+        special = any([f.result() for f in futures]) or special
+    if special:
         return bool(x.sum().isnan())
     return False
 

@@ -167,3 +167,19 @@ def test_engine_relu_only_cnn_small_codes_path(monkeypatch):
     assert on.scores == off.scores and on.path == "vectorised"
     on, off = _both(monkeypatch, lambda: swap_score(model, x[:11]))
     assert on.scores == off.scores
+
+
+@pytest.mark.parametrize("kind,n", [("gelu", 70), ("relu", 16)])
+def test_kernel_split_over_threads_matches(monkeypatch, kind, n):
+    monkeypatch.setattr(fastpack, "PARALLEL_ELEMENTS", 1000)
+    prev = torch.get_num_threads()
+    torch.set_num_threads(3)  # three neuron ranges, the last one short
+    try:
+        x = sample(n, 5000, kind, 9)
+        out = torch.empty(5000, code_words(n), dtype=torch.int64)
+        assert fastpack.pack(x, out, kind == "relu") is False
+        assert torch.equal(out, pack_signs(x, kind == "relu"))
+        x[n - 1, 4999] = float("nan")  # in the last range
+        assert fastpack.pack(x, out, kind == "relu") is True
+    finally:
+        torch.set_num_threads(prev)
