@@ -1,5 +1,5 @@
-"""DSS indicator of TF-TAS (Zhou et al., "Training-free Transformer Architecture Search", CVPR 2022; anchors
-§1.3). Data- and label-free: only the batch's shape is used.
+"""DSS indicator of TF-TAS (Zhou et al., CVPR 2022; anchors §1.3). Data- and label-free: only the batch's shape
+is used.
 
 As in TF-TAS the network is linearised: every parameter is replaced by its absolute value (restored afterwards),
 and one all-ones input of batch size 1 is run (text: token id 1 everywhere, attention mask 1; the SynFlow probe

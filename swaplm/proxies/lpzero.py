@@ -1,5 +1,4 @@
-"""LPZero's published best proxy (Dong et al., "LPZero: Language Model Zero-cost Proxy Search from Zero", EMNLP
-2024 Findings; anchors §1.5).
+"""LPZero's published best proxy (Dong et al., EMNLP 2024 Findings; anchors §1.5).
 
 LPZero searches symbolic proxy expressions by genetic programming. Its "current best" genotype is inputs
 (weight, grad), unary ops [[pow, l1_norm], [softmax, pow]], binary op sum: per layer

@@ -1,5 +1,4 @@
-"""MeCo, transformer port (Jiang et al., "MeCo: Zero-Shot NAS with One Data and Single Forward Pass via Minimum
-Eigenvalue of Correlation", NeurIPS 2023; anchors §1.7). Label- and gradient-free: one forward.
+"""MeCo, transformer port (Jiang et al., NeurIPS 2023; anchors §1.7). Label- and gradient-free: one forward.
 
 MeCo takes each module's output for one sample reshaped to (channels, positions), forms the channels × channels
 Pearson correlation matrix (NaN / inf set to 0) and sums its minimum eigenvalue over modules. The port here:

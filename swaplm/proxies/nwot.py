@@ -5,6 +5,14 @@ Both binarise activations ``c = 1[x > 0]`` of every hooked activation module (``
 ReLU, GELU, ... — the same modules SWAP hooks) and accumulate ``K += c cᵀ + (1 − c)(1 − c)ᵀ`` over all calls,
 i.e. ``K_ij`` = number of units on which rows i and j agree (= N_A − Hamming(c_i, c_j)). Padded token positions
 (``ctx.padding == "mask"``) count for neither row of a pair.
+
+Activation distance = Σ of all entries of K with rows = the tokens of sample 0, summed over every call of every
+activation module (FlexiBERT's FF block reuses one GELU module, so it counts once per stacked FF layer). This is
+Serianni & Kalita's definition (anchors §1.2). Their published per-architecture column is inflated by hooks left
+registered on transformers' shared GELU instance: for NAS-Bench-BERT records 0-59 it equals exactly
+M_i · (their "Normalized" column) · Σ num_feed_forward with M_i = 26 + Σ_{j ≤ i} layers_j (hooks of every model
+scored before, in id order); the value here matches their de-leaked value ("Normalized" · Σ num_feed_forward)
+at Spearman 0.998 on those records (reference build, 128 WikiText-2 blocks of 128 tokens).
 """
 from __future__ import annotations
 
@@ -91,7 +99,9 @@ PROXIES = [
                "activation module (ReLU, GELU, ...), rows = samples; labels unused. Mellor et al., ICML 2021 "
                "(plain-forward variant, as NASLib)."),
     Proxy("activation_distance", _activation_distance, cost="1 forward",
-          card="Σ of all entries of the NWOT-style agreement kernel over activation *outputs*; for text batches "
-               "the rows are the real tokens of sample 0 (as Serianni & Kalita, ACL 2023), otherwise the N "
-               "samples. The exact reduction in the reference notebook is unverified; grows with unit count."),
+          card="Σ of all entries of the NWOT-style agreement kernel x xᵀ + (1−x)(1−x)ᵀ of the binarised activation "
+               "*outputs*, summed over activation calls; for text batches the rows are the tokens of sample 0 "
+               "(real ones only under padding='mask'), otherwise the N samples. Serianni & Kalita, ACL 2023 (their "
+               "published column also carries a leaked-hook factor, see swaplm/proxies/nwot.py). Grows with unit "
+               "count."),
 ]

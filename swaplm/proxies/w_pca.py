@@ -1,11 +1,11 @@
-"""W-PCA and V-PCA (S. Wang, "W-PCA Based Gradient-Free Proxy for Efficient Search of Lightweight Language
-Models", ICLR 2025; anchors §1.4). Gradient- and label-free: one forward.
+"""W-PCA and V-PCA (S. Wang, ICLR 2025; anchors §1.4). Gradient- and label-free: one forward.
 
 For each transformer block (``transformer.blocks``), the output of the FFN's first Linear *before* its activation
 (the first feed-forward Linear the block calls: FlexiBERT ``dense_in``, BERT ``intermediate.dense``, GPT-2
 ``mlp.c_fc``, Llama ``mlp.gate_proj``) is taken for the whole batch as a (tokens, d_ff) matrix (real tokens only
-under ``padding="mask"``). It is centred, its d_ff × d_ff covariance eigendecomposed (float64), and PCA_l is the
-number of leading eigenvalues whose cumulative share of the variance first exceeds η = 0.99.
+under ``padding="mask"``). It is centred (float64), its d_ff × d_ff covariance formed in the activations' dtype and
+eigendecomposed in float64, and PCA_l is the number of leading eigenvalues whose cumulative share of the variance
+first exceeds η = 0.99.
 
 * ``v_pca``  = Σ_l PCA_l
 * ``w_pca``  = #params × Σ_l PCA_l (#params as the ``params`` proxy counts them)
@@ -28,9 +28,8 @@ ETA = 0.99  # cumulative explained-variance threshold (W-PCA's mysupernet settin
 def pca_dim(z: torch.Tensor, eta: float = ETA) -> int:
     """Number of principal components of the rows of ``z`` (tokens, d) needed to explain more than ``eta`` of
     the variance (0 when the variance is 0)."""
-    z = z.double()
-    zc = z - z.mean(dim=0, keepdim=True)
-    cov = zc.T @ zc / max(1, z.shape[0] - 1)
+    zc = (z.double() - z.double().mean(dim=0, keepdim=True)).to(z.dtype)  # centred in float64
+    cov = (zc.T @ zc).double() / max(1, z.shape[0] - 1)  # the product in the activations' dtype (float32: 2x faster)
     lam = torch.linalg.eigvalsh(cov).flip(0).clamp_min(0)
     total = lam.sum()
     if not total > 0:

@@ -1,5 +1,4 @@
-"""ZiCo (Li et al., "ZiCo: Zero-shot NAS via Inverse Coefficient of Variation on Gradients", ICLR 2023; anchors
-§1.8), with a label-free language-model loss.
+"""ZiCo (Li et al., ICLR 2023; anchors §1.8), with a label-free language-model loss.
 
 The batch is split into ``MINIBATCHES`` (2) equal parts. For each part the gradients are cleared, the loss is
 back-propagated and the weight gradients of every Conv/Linear layer (``_grad.weight_layers``) are recorded. Per
