@@ -32,8 +32,7 @@ class ModelState:
 def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, modules=None) -> ModelState:
     """Copy of the model's parameters (``params``) and buffers (``buffers``) and its per-module train flags.
     Only what a caller can change needs saving: a forward changes buffers (BatchNorm statistics), a re-init
-    changes parameters. ``modules``: ``list(model.modules())`` when the caller has it already.
-    The copies of tensors of one dtype and device are views of one flat tensor (one ``torch.cat``)."""
+    changes parameters. ``modules``: ``list(model.modules())`` when the caller has it already."""
     mods = list(model.modules()) if modules is None else modules
     slots = [(store, name, t) for m in mods for store in (m._parameters, m._buffers)
              for name, t in store.items() if t is not None]
@@ -41,15 +40,10 @@ def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, module
     for _, _, t in slots:
         if (params if isinstance(t, nn.Parameter) else buffers):
             saved.setdefault(id(t), t)
-    groups: dict[tuple, list[torch.Tensor]] = {}
-    for t in saved.values():
-        groups.setdefault((t.dtype, t.device), []).append(t)
-    values = {}
+    ts = list(saved.values())
     with torch.no_grad():
-        for ts in groups.values():
-            flat = torch.cat([t.detach().reshape(-1) for t in ts]) if len(ts) > 1 else ts[0].detach().reshape(-1).clone()
-            for t, v in zip(ts, flat.split([t.numel() for t in ts])):
-                values[id(t)] = v.view(t.shape)
+        copies = torch._foreach_clone([t.detach() for t in ts]) if ts else []  # one call for all tensors
+    values = {id(t): c for t, c in zip(ts, copies)}
     return ModelState(slots, values, {m: m.training for m in mods})
 
 
