@@ -80,3 +80,39 @@ def mark(codes, seen, counts):  # pragma: no cover - compiled
                 table[t] = 1
                 new += 1
         counts[c] += new
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def count_rows(codes):  # pragma: no cover - compiled
+    """Exact number of distinct rows of codes (V, W) int64: an open-addressing table of row indices, keyed by a
+    hash of the row; rows with equal hashes are compared word by word, so collisions never merge two rows."""
+    v, w = codes.shape
+    size = 1
+    while size < 2 * v:
+        size <<= 1
+    mask = size - 1
+    table = np.full(size, -1, dtype=np.int64)
+    distinct = 0
+    for r in range(v):
+        h = np.uint64(0x9E3779B97F4A7C15)
+        for k in range(w):
+            h = (h ^ np.uint64(codes[r, k])) * np.uint64(0x100000001B3)
+            h ^= h >> np.uint64(29)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(32)
+        slot = np.int64(h & np.uint64(mask))
+        while True:
+            other = table[slot]
+            if other < 0:
+                table[slot] = r
+                distinct += 1
+                break
+            same = True
+            for k in range(w):
+                if codes[other, k] != codes[r, k]:
+                    same = False
+                    break
+            if same:
+                break
+            slot = (slot + 1) & mask
+    return distinct

@@ -108,3 +108,9 @@ def count_small(codes: list[torch.Tensor], k: int, n: int) -> list[int] | None:
     for c in codes:
         _kernel.mark(c.reshape(k, -1).numpy(), seen, counts)
     return counts.tolist()
+
+
+def count_rows(codes: torch.Tensor) -> int:
+    """Exact number of distinct rows of a CPU (V, W) int64 code matrix (one pass with a hash table; equal hashes
+    are compared word by word)."""
+    return int(_kernel.count_rows(codes.contiguous().numpy()))

@@ -109,6 +109,8 @@ def count_distinct(codes: torch.Tensor, hash_rows=_hash_rows) -> int:
     """Exact number of distinct rows of an (V, W) int64 code matrix."""
     if codes.shape[0] == 0:
         return 0
+    if codes.device.type == "cpu" and hash_rows is _hash_rows and _fastpack.available():
+        return _fastpack.count_rows(codes)  # one pass over the rows (swaplm.fastpack)
     if codes.shape[1] == 1:  # the code is the pattern: count distinct values
         col = codes.view(-1)
         lo, hi = torch.aminmax(col)
@@ -335,7 +337,7 @@ class _Collector:
             codes = (torch.cat([c.to(self.codes[0].device) for c in self.codes], 1)  # a model spread over devices
                      if len(self.codes) > 1 else self.codes[0])  # (K, V, W)
             k, v, w = codes.shape
-            if k == 1 or w > 1:
+            if k == 1 or w > 1 or (codes.device.type == "cpu" and _fastpack.available()):
                 return [count_distinct(codes[i]) for i in range(k)], v
             return _distinct_per_row(codes.view(k, v)), v
         finally:

@@ -183,3 +183,19 @@ def test_kernel_split_over_threads_matches(monkeypatch, kind, n):
         assert fastpack.pack(x, out, kind == "relu") is True
     finally:
         torch.set_num_threads(prev)
+
+
+@pytest.mark.parametrize("w", [1, 2, 5])
+def test_count_rows_matches_unique_and_torch_count(monkeypatch, w):
+    g = torch.Generator().manual_seed(w)
+    codes = torch.randint(-(1 << 62), 1 << 62, (3000, w), generator=g)
+    codes[:700] = codes[1000:1700]  # duplicates
+    codes[2000:2100, 0] = 7  # rows that differ only after the first word
+    codes[2100:2200] = codes[2000:2100]
+    codes[-50:] = 0
+    want = int(torch.unique(codes, dim=0).shape[0])
+    assert fastpack.count_rows(codes) == want
+    assert count_distinct(codes) == want
+    monkeypatch.setenv("SWAPLM_NUMBA", "0")
+    assert count_distinct(codes) == want
+    assert count_distinct(codes[:0]) == 0
