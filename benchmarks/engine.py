@@ -169,8 +169,10 @@ def main() -> None:
         # millisecond-scale CNN calls need many rounds for a stable median
         rounds = (args.rounds * 8 if case == "cnn" else args.rounds * 2 if case == "vec" else args.rounds
                   if "base" not in title else max(2, args.rounds // 2))
-        for _ in range(rounds):  # interleaved
-            for name, fn in variants.items():
+        names = list(variants)
+        for r in range(rounds):  # interleaved; the order rotates every round, so no variant always follows another
+            for name in names[r % len(names):] + names[:r % len(names)]:
+                fn = variants[name]
                 t0 = time.perf_counter()
                 value = fn(model, inputs)
                 times[name].append(time.perf_counter() - t0)
@@ -213,7 +215,7 @@ def _header(cmd: str, policy: str) -> str:
             f"Command: `{cmd}`\n\n"
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {policy}, no_grad; the mode (train or "
             f"eval) is in the case name. "
-            f"Times are medians of interleaved rounds; ratios are against the first variant of the same case (the bare "
+            f"Times are medians of interleaved rounds (the variants' order rotates from round to round); ratios are against the first variant of the same case (the bare "
             f"forward of the same model and batch) in the same run. Peak memory: the peak of live tensor bytes "
             f"allocated during the call (torch profiler; weights and batch excluded). Naive SWAP on the transformers: "
             f"≥ twice the float32 (neurons × N) matrix it concatenates (the matrix and its sign are alive together) "
