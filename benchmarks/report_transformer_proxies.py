@@ -57,6 +57,29 @@ CITED = [
 ]
 
 
+NOTES = """\
+- **What the variants are** (`swaplm.proxies.swap_variants`; one hooked forward per record serves all of them).
+  Every call of a hooked activation module (FlexiBERT: the GELU of each feed-forward Linear, so a layer with 3 FF
+  Linears gives 3 calls) is one *layer* l. `swap_layer_log` = Σ_l log distinct_l and `swap_layer_mean` = mean_l
+  distinct_l / neurons_l (per-layer counts, so depth no longer multiplies one pooled count); `swap_tokens_*` /
+  `swap_tok24_*`: tokens as samples, the pattern of each (sequence, hidden unit) over its first 16 / 24 token
+  positions; `swap_small_*` / `swap_n8_*`: patterns over disjoint groups of 16 / 8 samples of the batch, averaged
+  over the groups (small N with repeats, from the same forward); `swap_pre`: SWAP on the activation inputs
+  (pre-activation signs); `swap_pooled`: SWAP itself from the same profile (tested equal to `swaplm.swap_score`).
+- **Pre- vs post-activation signs differ only through exact zeros.** GELU(x) = x·Φ(x) has the sign of x, but in
+  float32 it returns exactly −0.0 for x ≤ −6 (Φ underflows), so post-activation patterns have a third state where
+  pre-activation ones are −1. That is the whole difference between `swap_pre` and `swap_pooled`.
+- **N = 32** for the variant study (the protocol's N = 128 would have cost about 4× the forward time on this
+  shared machine); `swap_pooled` is SWAP at that N, so every variant is compared on the same forward. Costs at
+  N = 128 are measured separately below.
+- **Selection.** On NAS-Bench-BERT the variant and the ensemble weights are chosen by the within-(layers, hidden)
+  mean ρ on the tuning ids (the question is what a proxy knows beyond size); on DARTS by overall ρ. Only the
+  held-out columns answer the question; the tuning columns show what was chosen and why.
+- **Ensembles** are `swaplm.stats.rank_ensemble` (mean of [0, 1]-scaled ranks, optional weights), available to
+  users for any bench columns: `rank_ensemble([res.values("swap"), res.values("params")])`. `layers+hidden` is a
+  hand-made rule from the architecture description, not a proxy; ensembles with it are shown as hybrids.
+"""
+
 # ------------------------------------------------------------------------------------------------- helpers
 def _hib(result, name: str) -> bool:
     return result.higher_is_better.get(name, True)
@@ -289,7 +312,7 @@ def main() -> None:
                 + ", ".join(f"`{n}`" for n in VARIANTS) + " (`swap_pooled` is SWAP itself, counted from the same "
                 "profile; module `swaplm.proxies.swap_variants`).", ""]
         body = []
-        for title, text in [("Summary", summary_text(summaries, state["darts"])), *sections,
+        for title, text in [("Summary", summary_text(summaries, state["darts"])), ("Notes", NOTES), *sections,
                             ("Wall time and provenance", "\n".join(timings)),
                             ("Cited figures (not computed here)",
                              "Quoted with their source for comparison only; every other number was computed by the "
