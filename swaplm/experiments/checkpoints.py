@@ -46,8 +46,8 @@ PROXIES = ("swap", "mlm_loss", "rankme", "alpha_req", "params")
 
 @dataclass
 class Plan:
-    steps: int = 400            # pretraining steps (every model of (a) and (b): the same token budget)
-    save_at: tuple = (0, 10, 25, 50, 75, 100, 150, 200, 300, 400)  # (a)'s checkpoints (denser where it moves)
+    steps: int = 320            # pretraining steps (every model of (a) and (b): the same token budget)
+    save_at: tuple = (0, 10, 20, 40, 60, 80, 120, 160, 240, 320)  # (a)'s checkpoints (denser where it moves)
     batch: int = 32             # pretraining sequences per step
     seq: int = 64               # tokens per pretraining sequence ([CLS] + 62 + [SEP])
     lr: float = 1e-3
@@ -195,6 +195,13 @@ def targs(out: Path, **kw) -> transformers.TrainingArguments:
                                           dataloader_num_workers=0, save_only_model=True, **kw)
 
 
+def quiet(trainer):
+    """The Trainer without its stdout printer (``disable_tqdm`` prints every log dict); logs stay in
+    ``state.log_history``."""
+    trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+    return trainer
+
+
 def pretrain(name: str, overrides: dict, plan: Plan, work: Path, *, callback: bool) -> dict:
     """Pretrain one configuration; (a) saves at plan.save_at with the callback on. Returns info (reused when an
     earlier invocation finished the same configuration with the same plan)."""
@@ -207,7 +214,7 @@ def pretrain(name: str, overrides: dict, plan: Plan, work: Path, *, callback: bo
     if done.is_file():
         info = json.loads(done.read_text())
         if info.get("plan_key") == plan_key:
-            return info
+            return {**info, "reused": True}
     if out.exists():
         shutil.rmtree(out)
     tok = bert_tokenizer()
@@ -220,9 +227,9 @@ def pretrain(name: str, overrides: dict, plan: Plan, work: Path, *, callback: bo
                  warmup_steps=max(1, plan.steps // 16), weight_decay=0.01, seed=0, data_seed=0,
                  logging_steps=max(1, plan.steps // 20), save_strategy="no")
     collator = transformers.DataCollatorForLanguageModeling(tok, mlm_probability=0.15, seed=0)
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
-                                   processing_class=tok,
-                                   callbacks=[SaveAt([s for s in plan.save_at if s > 0])] if callback else None)
+    trainer = quiet(transformers.Trainer(model=model, args=args, train_dataset=data, data_collator=collator,
+                                         processing_class=tok,
+                                         callbacks=[SaveAt([s for s in plan.save_at if s > 0])] if callback else None))
     cb = None
     if callback:
         cb = SwapCallback(tokenizer=tok, n=plan.rank_n, max_length=plan.rank_len, proxies=PROXIES,
@@ -276,8 +283,8 @@ def finetune(ckpt: str, task: str, seed: int, plan: Plan, work: Path, cache: dic
                  per_device_eval_batch_size=128, learning_rate=plan.ft_lr, weight_decay=0.01,
                  warmup_steps=max(1, steps // 10), seed=seed, data_seed=seed,
                  save_strategy="no", eval_strategy="no", logging_steps=max(1, steps // 4))
-    trainer = transformers.Trainer(model=model, args=args, train_dataset=train,
-                                   data_collator=transformers.DataCollatorWithPadding(tok))
+    trainer = quiet(transformers.Trainer(model=model, args=args, train_dataset=train,
+                                         data_collator=transformers.DataCollatorWithPadding(tok)))
     t0 = time.perf_counter()
     trainer.train()
     train_s = time.perf_counter() - t0
@@ -360,11 +367,16 @@ def main(argv=None) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     t_all = time.perf_counter()
     stages: dict[str, float] = {}
+    cpu: dict[str, float] = {}
     resumed: list[str] = []
+    cpu_now = lambda: sum(os.times()[:4])  # noqa: E731 - user + system, this process and its finished children
+    c0 = [cpu_now()]
 
     def stage(name, t0):
         stages[name] = time.perf_counter() - t0
-        print(f"[{name}] {stages[name]:.1f} s", flush=True)
+        cpu[name], c0[0] = cpu_now() - c0[0], cpu_now()
+        print(f"[{name}] {stages[name]:.1f} s wall, {cpu[name]:.1f} s CPU "
+              f"(elapsed {(time.perf_counter() - t_all) / 60:.1f} min)", flush=True)
 
     # (a) + (b) pretraining
     t0 = time.perf_counter()
@@ -377,9 +389,9 @@ def main(argv=None) -> None:
         if name != base_name:
             info_b[name] = pretrain(name, over, plan, work, callback=False)
     stage("pretrain (b)", t0)
-    pre_seconds = {k: v["seconds"] for k, v in info_b.items()}
-    if abs(sum(pre_seconds.values()) - (stages["pretrain (a)"] + stages["pretrain (b)"])) > 0.5 * sum(pre_seconds.values()):
-        resumed.append("pretraining")  # measured in an earlier invocation (done.json), reused
+    reused = [k for k, v in [(base_name, info_a), *info_b.items()] if v.get("reused")]
+    if reused:
+        resumed.append("pretraining of " + ", ".join(dict.fromkeys(reused)))  # done.json of an earlier invocation
     ckpts_a = sorted((p for p in Path(info_a["dir"]).iterdir() if p.name.startswith("checkpoint-")),
                      key=lambda p: int(p.name.split("-")[1]))
     a_names = [str(Path(info_a["dir"]) / p.name) for p in ckpts_a]
@@ -444,7 +456,7 @@ def main(argv=None) -> None:
     stage("rank families (third table)", t0)
     total = time.perf_counter() - t_all
 
-    write_report(out, plan=plan, stages=stages, total=total, resumed=resumed, info_a=info_a, info_b=info_b,
+    write_report(out, plan=plan, stages=stages, cpu=cpu, total=total, resumed=resumed, info_a=info_a, info_b=info_b,
                  a_names=a_names, b_names=b_names, scores=scores, rank_s=rank_s, ft=ft, corr=corr, truths=truths,
                  sub=sub, third=third, walls={"a": wall_a, "b": wall_b, "families": wall3}, control=control,
                  higher={p: p not in ("mlm_loss", "alpha_req") for p in PROXIES}, quick=ns.quick, argv=argv)
@@ -468,8 +480,8 @@ def cls_pooler_control(ckpt: str, plan: Plan, work: Path) -> list[dict]:
                      per_device_eval_batch_size=128, learning_rate=plan.ft_lr, weight_decay=0.01,
                      warmup_steps=max(1, steps // 10), seed=0, data_seed=0, save_strategy="no", eval_strategy="no",
                      logging_steps=max(1, steps // 4))
-        trainer = transformers.Trainer(model=model, args=args, train_dataset=train,
-                                       data_collator=transformers.DataCollatorWithPadding(tok))
+        trainer = quiet(transformers.Trainer(model=model, args=args, train_dataset=train,
+                                             data_collator=transformers.DataCollatorWithPadding(tok)))
         t0 = time.perf_counter()
         trainer.train()
         yhat = np.asarray(trainer.predict(dev).predictions).argmax(-1)
@@ -507,7 +519,7 @@ def _git_commit() -> str:
         return "unknown"
 
 
-def write_report(out: Path, *, plan, stages, total, resumed, info_a, info_b, a_names, b_names, scores, rank_s, ft,
+def write_report(out: Path, *, plan, stages, cpu, total, resumed, info_a, info_b, a_names, b_names, scores, rank_s, ft,
                  corr, truths, sub, third, walls, control, higher, quick, argv):
     from swaplm import stats
     from swaplm.report import render_table, versions
@@ -543,16 +555,20 @@ def write_report(out: Path, *, plan, stages, total, resumed, info_a, info_b, a_n
               f"(see the control below for why not the [CLS] pooler); lr {plan.ft_lr} (AdamW, 10 % warm-up, linear "
               f"decay, weight decay 0.01), batch {plan.ft_batch}, at most {plan.ft_len} tokens, seeds "
               f"{', '.join(map(str, plan.seeds))} (the seed sets the head's init, dropout and data order).",
-              *[f"  * {tl(t)}: {plan.ft_train[t]:,} fixed training examples, {plan.ft_epochs[t]} epochs; evaluated "
+              *[f"  * {tl(t)}: {plan.ft_train[t]:,} fixed training examples, {plan.ft_epochs[t]} epoch(s); evaluated "
                 f"on {TASK_EVAL.get(t, 'its eval set')}" + (f" (first {plan.dev_limit} only)" if plan.dev_limit
                                                              else "") + "." for t in tasks],
               f"* Ranking: `swaplm rank` (a subprocess, as a user runs it) on one batch of N = {plan.rank_n} blocks × "
               f"{plan.rank_len} tokens (shipped WikiText-2 sample), eval mode, seed 0; proxies "
               + ", ".join(f"`{p}` ({'↑' if higher[p] else '↓'})" for p in PROXIES) + ".", ""]
     # stage times
-    rows = [[k, f"{v:.1f}", f"{v / 60:.2f}"] for k, v in stages.items()] + [["**total**", f"{total:.1f}",
-                                                                            f"{total / 60:.2f}"]]
-    lines += ["## Stage times (measured in this run)", "", render_table(rows, ["stage", "seconds", "minutes"]), ""]
+    rows = [[k, f"{v:.1f}", f"{v / 60:.2f}", f"{cpu[k]:.1f}"] for k, v in stages.items()] + [
+        ["**total**", f"{total:.1f}", f"{total / 60:.2f}", f"{sum(cpu.values()):.1f}"]]
+    lines += ["## Stage times (measured in this run)", "",
+              render_table(rows, ["stage", "wall s", "wall min", "CPU s (all threads, with subprocesses)"]), "",
+              f"The whole experiment took **{total / 60:.1f} min** of wall time (the issue's limit: 60 min). CPU "
+              "seconds count both cores, so a stage that had the machine to itself shows up to 2× its wall time; "
+              "a CPU time well under the wall time means other jobs held the cores.", ""]
     if resumed:
         lines += [f"Resumed from an earlier invocation of the same command: {'; '.join(resumed)}; their own "
                   "measured times are used in the tables below, and the stage times above do not include them.", ""]
@@ -701,7 +717,7 @@ def write_report(out: Path, *, plan, stages, total, resumed, info_a, info_b, a_n
                      f"{_f(v['diff'])} [{_f(v['diff_ci'][0])}, {_f(v['diff_ci'][1])}] → {v['word']}. Best proxy: "
                      f"`{v['best']}` (ρ {_f(v['best_rho'])}).")
     summary = _plain_summary(verdicts)
-    lines += ["", "In plain words: " + summary, ""]
+    lines += ["", "In plain words:", "", summary, ""]
     lines[placeholder:placeholder] = ["## Summary", "", summary, ""]
     # third table
     rows = [[i + 1, r["model"].replace(str(Path.cwd()) + "/", "")] +
@@ -727,7 +743,7 @@ def write_report(out: Path, *, plan, stages, total, resumed, info_a, info_b, a_n
               "* The CPU was shared with other jobs; wall times include that contention.", ""]
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     (out.with_suffix(".json")).write_text(json.dumps({
-        "plan": asdict(plan), "stages": stages, "total_seconds": total, "resumed": resumed,
+        "plan": asdict(plan), "stages": stages, "cpu_seconds": cpu, "total_seconds": total, "resumed": resumed,
         "scores": scores, "rank_seconds": rank_s, "pretrain": info_b, "control": control,
         "finetune": {f"{k[0]}|{k[1]}": v for k, v in ft.items()},
         "correlations": {f"{k[0]}|{k[1]}": v for k, v in corr.items()},
@@ -735,27 +751,36 @@ def write_report(out: Path, *, plan, stages, total, resumed, info_a, info_b, a_n
 
 
 def _plain_summary(verdicts) -> str:
-    parts = []
+    """Markdown: one headline sentence, one bullet per (group, task), one closing sentence."""
     wins = [v for v in verdicts if v["word"].startswith("SWAP ranked better")]
     losses = [v for v in verdicts if v["word"].startswith("SWAP ranked WORSE")]
-    parts.append(f"SWAP ranked better than held-out MLM loss with a paired interval excluding zero in {len(wins)} of "
-                 f"{len(verdicts)} comparisons and worse in {len(losses)}"
-                 + (f" ({'; '.join(v['group'] + ', ' + v['task'] for v in wins + losses)})" if wins or losses else "")
-                 + ".")
+    out = [f"SWAP ranked better than held-out MLM loss (paired bootstrap interval of Δρ above zero) in **{len(wins)} "
+           f"of {len(verdicts)}** comparisons and worse (interval below zero) in **{len(losses)}**.", ""]
     for v in verdicts:
-        pos = ", ".join(v["pos"]) or "no proxy"
-        neg = f"; reversed (interval below 0): {', '.join(v['neg'])}" if v["neg"] else ""
-        beat = ("MLM loss" if math.isfinite(v["mlm"]) and math.isfinite(v["swap"]) and v["mlm"] > v["swap"] else
-                "SWAP" if math.isfinite(v["swap"]) and math.isfinite(v["mlm"]) and v["swap"] > v["mlm"] else "neither")
-        parts.append(f"{v['group']}, {v['task']}: {pos} correlates with an interval above 0{neg}; the higher point "
-                     f"estimate of the two is {beat}'s (SWAP {_f(v['swap'])}, MLM loss {_f(v['mlm'])}), the best "
-                     f"proxy is {v['best']} ({_f(v['best_rho'])}).")
+        ok = lambda x: x is not None and math.isfinite(x)  # noqa: E731
+        if ok(v["swap"]) and ok(v["mlm"]):
+            who = ("MLM loss ranks better than SWAP" if v["mlm"] > v["swap"] else "SWAP ranks better than MLM loss"
+                   if v["swap"] > v["mlm"] else "SWAP and MLM loss tie")
+            who += f" (ρ {_f(v['swap'])} vs {_f(v['mlm'])}; " + (
+                "the difference is outside the noise)" if not v["word"].startswith("no clear") else
+                "within the noise: the paired interval includes 0)")
+        else:
+            who = "SWAP vs MLM loss undefined (constant accuracies or scores)"
+        pos = ", ".join(f"`{p}`" for p in v["pos"]) or "no proxy"
+        neg = f"; in reverse (interval below 0): {', '.join(f'`{p}`' for p in v['neg'])}" if v["neg"] else ""
+        best = (f"; highest ρ: `{v['best']}` {_f(v['best_rho'])}" + (
+            " (beats SWAP)" if v["best"] not in ("swap", None) and ok(v["swap"]) and v["best_rho"] > v["swap"] else "")
+            if v["best"] else "")
+        out.append(f"* {v['group']}, {v['task']}: {who}. Correlates with an interval above 0: {pos}{neg}{best}.")
+    out.append("")
     if not any(v["pos"] for v in verdicts):
-        parts.append("Nothing correlates reliably: no proxy's interval excludes zero in any comparison.")
+        out.append("**Nothing correlates reliably**: no proxy's interval lies above zero in any comparison. ")
     if not wins:
-        parts.append("This experiment does not show that SWAP ranks pretraining checkpoints better than the "
-                     "pretraining (MLM) loss.")
-    return " ".join(parts)
+        out.append("This experiment does **not** show that SWAP ranks pretraining checkpoints better than the held-out "
+                   "pretraining (MLM) loss.")
+    else:
+        out.append("Where SWAP won, see the rows above; with this few points a single comparison is weak evidence.")
+    return "\n".join(out).rstrip()
 
 
 def _trajectory(png: Path, names, scores, ft, tasks, info_a):
