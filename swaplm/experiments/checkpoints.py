@@ -46,14 +46,14 @@ PROXIES = ("swap", "mlm_loss", "rankme", "alpha_req", "params")
 
 @dataclass
 class Plan:
-    steps: int = 320            # pretraining steps (every model of (a) and (b): the same token budget)
-    save_at: tuple = (0, 10, 20, 40, 60, 80, 120, 160, 240, 320)  # (a)'s checkpoints (denser where it moves)
+    steps: int = 160            # pretraining steps (every model of (a) and (b): the same token budget)
+    save_at: tuple = (0, 5, 10, 20, 30, 40, 60, 80, 120, 160)  # (a)'s checkpoints (denser where it moves)
     batch: int = 32             # pretraining sequences per step
     seq: int = 64               # tokens per pretraining sequence ([CLS] + 62 + [SEP])
     lr: float = 1e-3
     tasks: tuple = ("sst2", "qnli")  # the first is SST-2 (its throughput gives the full-epoch extrapolation)
     ft_train: dict = field(default_factory=lambda: {"sst2": 2000, "qnli": 2000})  # fixed train subset per task
-    ft_epochs: dict = field(default_factory=lambda: {"sst2": 3, "qnli": 2})
+    ft_epochs: dict = field(default_factory=lambda: {"sst2": 2, "qnli": 2})
     ft_lr: float = 1e-3
     ft_batch: int = 32
     ft_len: int = 64            # max tokens of a fine-tuning example (a pair: both segments together)
