@@ -350,6 +350,12 @@ def main() -> None:
                                 if missing else "") + "\n\n" + md))
             print(f"{build}: other proxies done", flush=True)
             write()
+    if "other" in skip:
+        sections.append(("Other transformer proxies: not in this report",
+                         "The step that ranks every other transformer proxy (w_pca, v_pca, meco, dss, zico, lpzero, "
+                         "head_confidence, synaptic_*, nwot, the gradient proxies, ...) against GLUE was skipped in "
+                         "this invocation (`--skip other`): on this shared machine it did not finish within the "
+                         "session's time. Their cost per architecture at N = 128 is in the next section."))
     if "costs" not in skip:
         table, notes = costs(args, [int(i) for i in args.timing_ids.split(",")])
         timings += notes
