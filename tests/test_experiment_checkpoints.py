@@ -88,6 +88,7 @@ def test_mcc_matches_its_definition():
 
 def _verdict(swap, mlm, word, pos=(), neg=(), best="swap", best_rho=None):
     return dict(group="(a) g", task="SST-2", swap=swap, mlm=mlm, diff=swap - mlm, diff_ci=[-1, 1], word=word,
+                step_rho=(-0.8, [-0.95, -0.4]),
                 best=best, best_rho=swap if best_rho is None else best_rho, pos=list(pos), neg=list(neg))
 
 
@@ -96,5 +97,6 @@ def test_plain_summary_says_who_wins_and_when_nothing_correlates():
                                       best_rho=0.4)])
     assert "**0 of 1**" in text and "MLM loss ranks better than SWAP" in text and "within the noise" in text
     assert "Nothing correlates reliably" in text and "does **not** show" in text and "(beats SWAP)" in text
+    assert "longer pretraining made fine-tuning worse" in text and "higher ρ than SWAP in 1 of 1" in text
     text = C._plain_summary([_verdict(0.9, 0.1, "SWAP ranked better than held-out MLM loss", pos=["swap"])])
     assert "**1 of 1**" in text and "SWAP ranks better than MLM loss" in text and "Nothing correlates" not in text
