@@ -25,7 +25,7 @@ import torch.nn as nn
 from ._grad import run, weight_layers
 from ._session import hooks, session
 from .base import Proxy, ProxyContext
-from .synflow import ones_batch
+from .synflow import linearise, ones_batch
 from .transformer import _pick, is_mixing
 
 _CENTRING_NORMS = (nn.LayerNorm, nn.GroupNorm)
@@ -55,14 +55,7 @@ def _dss(model, batch, ctx: ProxyContext) -> float:
     _pick(model, "mixing")  # SwapError for a model without attention layers: DSS is for transformers
     layers = weight_layers(model)
     with session(model, ctx, mode="eval", grad=True, mutates=True) as device:
-        with torch.no_grad():
-            for m in model.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                    m.running_mean.zero_()
-                    m.running_var.fill_(1.0)
-            for p in model.parameters():
-                p.abs_()
-        model.double()
+        linearise(model)
         readout(model, ones_batch(batch, device)).backward()
         total = torch.zeros((), dtype=torch.float64, device=device)
         for name, m in layers:

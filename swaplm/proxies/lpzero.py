@@ -21,10 +21,9 @@ import torch.nn.functional as F
 
 from swaplm.errors import SwapError
 
-from ._grad import expand_mask, run, token_mask
-from ._session import session, to_device
+from ._session import session
 from .base import Proxy, ProxyContext
-from .transformer import _pick
+from .transformer import _pick, backward_output_sum
 
 #: NAS-Bench-BERT records LPZero's expression was fitted on (exclude them when evaluating it)
 FITTED_IDS = range(0, 50)
@@ -42,13 +41,7 @@ def layer_term(w: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
 def _lpzero(model, batch, ctx: ProxyContext) -> float:
     layers = _pick(model, "mixing")
     with session(model, ctx, grad=True) as device:
-        batch = to_device(batch, device)
-        out = run(model, batch)
-        seed = torch.ones_like(out)
-        m = expand_mask(token_mask(batch, ctx), out)
-        if m is not None:
-            seed = seed * m.to(seed.dtype)
-        out.backward(seed)
+        backward_output_sum(model, batch, ctx, device)
         terms = [layer_term(_as_out_in(mod, mod.weight.detach()), _as_out_in(mod, mod.weight.grad))
                  for _, mod in layers if mod.weight.grad is not None]
     if not terms:

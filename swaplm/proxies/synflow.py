@@ -42,19 +42,25 @@ def ones_batch(batch, device: torch.device):
     return probe
 
 
+def linearise(model: nn.Module) -> None:
+    """SynFlow's |θ|-network, in place: BatchNorm running statistics reset (mean 0, var 1), every parameter
+    replaced by its absolute value, float64 (call inside a mutating proxy session, which restores the model)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                m.running_mean.zero_()
+                m.running_var.fill_(1.0)
+        for p in model.parameters():
+            p.abs_()
+    model.double()
+
+
 def synflow_sum(model: nn.Module, batch, ctx: ProxyContext,
                 remap: Callable[[torch.Tensor], torch.Tensor]) -> float:
     """Σ over Conv/Linear weights of |θ| · remap(∂R/∂θ) under the SynFlow probe (module docstring)."""
     layers = weight_layers(model)
     with session(model, ctx, mode="eval", grad=True, mutates=True) as device:
-        with torch.no_grad():
-            for m in model.modules():
-                if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
-                    m.running_mean.zero_()
-                    m.running_var.fill_(1.0)
-            for p in model.parameters():
-                p.abs_()
-        model.double()
+        linearise(model)
         run(model, ones_batch(batch, device)).sum().backward()
         total = torch.zeros((), dtype=torch.float64, device=device)
         for _, m in layers:

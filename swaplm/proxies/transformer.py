@@ -123,18 +123,24 @@ def _head_confidence(model, batch, ctx: ProxyContext) -> float:
     return float(sum(terms))
 
 
+def backward_output_sum(model, batch, ctx: ProxyContext, device) -> None:
+    """Backpropagate Σ of the model's main output (last_hidden_state), over real tokens only when
+    ``ctx.padding == "mask"``; the gradients land in ``.grad`` (inside a ``session(..., grad=True)``)."""
+    batch = to_device(batch, device)
+    out = run(model, batch)
+    seed = torch.ones_like(out)
+    m = expand_mask(token_mask(batch, ctx), out)
+    if m is not None:
+        seed = seed * m.to(seed.dtype)
+    out.backward(seed)
+
+
 def _synaptic_saliency(model, batch, ctx: ProxyContext) -> float:
     """Σ|W ⊙ ∂(Σ out)/∂W| over the feed-forward Linears; out = the main output (last_hidden_state), summed over
     real tokens only when ``ctx.padding == "mask"`` (Serianni & Kalita sum every position)."""
     layers = _pick(model, "ff")
     with session(model, ctx, grad=True) as device:
-        batch = to_device(batch, device)
-        out = run(model, batch)
-        seed = torch.ones_like(out)
-        m = expand_mask(token_mask(batch, ctx), out)
-        if m is not None:
-            seed = seed * m.to(seed.dtype)
-        out.backward(seed)
+        backward_output_sum(model, batch, ctx, device)
         return float(sum((mod.weight.detach() * mod.weight.grad).abs().sum() for _, mod in layers
                          if mod.weight.grad is not None))
 
