@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import torch
@@ -38,6 +38,7 @@ from swaplm.errors import SwapError
 from swaplm.init import get_init
 from swaplm.swap import batch_size, count_distinct, forward, pack_signs, repeat_seed
 
+from ._grad import token_mask
 from ._session import hooks, session, set_mode, to_device
 from .base import Proxy, ProxyContext
 
@@ -117,15 +118,6 @@ def layer_counts(name: str, out: torch.Tensor, inp: torch.Tensor | None, nonneg:
     return layer, codes, pre_codes
 
 
-def _mask(batch, ctx: ProxyContext) -> torch.Tensor | None:
-    if ctx.padding != "mask" or not isinstance(batch, Mapping):
-        return None
-    am = batch.get("attention_mask")
-    if not isinstance(am, torch.Tensor) or not bool((am == 0).any()):
-        return None
-    return am.bool()
-
-
 def profile(model, batch, ctx: ProxyContext | None = None, *, small: Sequence[int] = SMALL_GRID,
             tokens: Sequence[int] = TOKEN_GRID, pre: bool = True, activations=None) -> list[Profile]:
     """Per-layer SWAP counts of ``model`` on ``batch``, one :class:`Profile` per repeat of ``ctx``.
@@ -145,7 +137,7 @@ def profile(model, batch, ctx: ProxyContext | None = None, *, small: Sequence[in
     out: list[Profile] = []
     with session(model, ctx, init=None, mutates=init_fn is not None) as device:
         batch = to_device(batch, device)
-        keep = _mask(batch, ctx)
+        keep = token_mask(batch, ctx)
         for r in range(max(1, ctx.repeats)):
             torch.manual_seed(repeat_seed(ctx.seed, r))
             if init_fn is not None:
