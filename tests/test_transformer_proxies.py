@@ -85,6 +85,17 @@ def hook_outputs(modules, pre: bool = False) -> tuple[list, list]:
     return rec, [m.register_forward_hook(hook) for m in modules]
 
 
+def eval_records(model, batch, modules, pre: bool = False) -> list:
+    """What :func:`hook_outputs` records during one no-grad eval-mode forward of ``model`` on ``batch``."""
+    rec, handles = hook_outputs(modules, pre)
+    model.eval()
+    with torch.no_grad():
+        model(**batch)
+    for h in handles:
+        h.remove()
+    return rec
+
+
 def real_rows(h: torch.Tensor, batch: dict) -> np.ndarray:
     return h[batch["attention_mask"].bool()].double().numpy()
 
@@ -153,12 +164,7 @@ def test_w_pca_and_v_pca_by_hand(make):
     first = {bert: lambda m: [l.intermediate.dense for l in m.encoder.layer],
              gpt2: lambda m: [b.mlp.c_fc for b in m.h],
              llama: lambda m: [l.mlp.gate_proj for l in m.layers]}[make](model)
-    rec, handles = hook_outputs(first)
-    model.eval()
-    with torch.no_grad():
-        model(**batch)
-    for h in handles:
-        h.remove()
+    rec = eval_records(model, batch, first)
     v = sum(pca_count(real_rows(h, batch)) for h in rec)
     assert 0 < v <= sum(h.shape[-1] for h in rec)
     assert get_proxy("v_pca").compute(model, batch, EVAL) == v
@@ -175,22 +181,12 @@ def min_corr_eig(z: np.ndarray) -> float:
 def test_meco_by_hand_pre_and_post_ln():
     # pre-LN GPT-2: the block outputs themselves
     model, batch = gpt2(), text_batch()
-    rec, handles = hook_outputs(list(model.h))
-    model.eval()
-    with torch.no_grad():
-        model(**batch)
-    for h in handles:
-        h.remove()
+    rec = eval_records(model, batch, list(model.h))
     expected = sum(min_corr_eig(real_rows(h, batch)) for h in rec)
     assert get_proxy("meco").compute(model, batch, EVAL) == pytest.approx(expected, rel=1e-7, abs=1e-12)
     # post-LN BERT: the input of each block's final LayerNorm (its output is singular: rows sum to 0)
     model = bert()
-    rec, handles = hook_outputs([l.output.LayerNorm for l in model.encoder.layer], pre=True)
-    model.eval()
-    with torch.no_grad():
-        model(**batch)
-    for h in handles:
-        h.remove()
+    rec = eval_records(model, batch, [l.output.LayerNorm for l in model.encoder.layer], pre=True)
     expected = sum(min_corr_eig(real_rows(h, batch)) for h in rec)
     assert expected > 1e-9
     assert get_proxy("meco").compute(model, batch, EVAL) == pytest.approx(expected, rel=1e-6)
@@ -309,12 +305,7 @@ def test_synaptic_saliency_is_the_published_sum_of_outputs(make):
 
 def test_activation_distance_by_hand():
     model, batch = bert(), text_batch()
-    rec, handles = hook_outputs([l.intermediate.intermediate_act_fn for l in model.encoder.layer])
-    model.eval()
-    with torch.no_grad():
-        model(**batch)
-    for h in handles:
-        h.remove()
+    rec = eval_records(model, batch, [l.intermediate.intermediate_act_fn for l in model.encoder.layer])
     expected = 0.0
     for h in rec:  # sample 0, its real tokens as rows, units as columns
         x = (h[0][batch["attention_mask"][0].bool()] > 0).double().numpy()
