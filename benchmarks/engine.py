@@ -221,7 +221,8 @@ def _header(cmd: str, policy: str) -> str:
             f"≥ twice the float32 (neurons × N) matrix it concatenates (the matrix and its sign are alive together) "
             f"(the profiler cannot parse the millions of events of its `torch.unique`). swaplm packs every hooked "
             f"output in its hook with the one-pass numba kernel of `swaplm/fastpack.py` (numba installed; "
-            f"`SWAPLM_NUMBA=0` gives the torch packer) and walks the model's modules once per score. The repeats case compares 32 × (Gaussian "
+            f"`SWAPLM_NUMBA=0` gives the torch packer; when every hooked module is ReLU-like and N <= 32 the kernel marks each "
+            f"code in a per-copy table of seen patterns instead of keeping it, so nothing is left to count after the forward) and walks the model's modules once per score. The repeats case compares 32 × (Gaussian "
             f"re-init + bare forward) with swaplm's looped and vectorised repeats (`swaplm/vectorised.py`); its score "
             f"column is the mean count over the 32 repeats, equal for both paths. The machine (2 cores) was shared "
             f"with other jobs while this ran: ratios within one run are the figures to read, absolute times are noisy.\n\n")

@@ -215,6 +215,10 @@ def flexibert_variants(build: str, args, ids):
 
 
 def other_proxies(build: str, args, ids):
+    """Every other transformer proxy on ``ids`` at N = ``--other-n``: all records, tuning ids (< 250) and
+    held-out ids; the proxy with the best within-group ρ on the tuning ids is the one the summary quotes.
+
+    Returns (markdown, result, names, timing line, summary dict)."""
     space = get_space("flexibert", build=build)
     names = [p for p in available("transformer") if p not in VARIANTS and p not in ("swap_reg", "params")]
     t0 = time.perf_counter()
@@ -222,17 +226,24 @@ def other_proxies(build: str, args, ids):
                     cache_dir=args.cache)
     secs = time.perf_counter() - t0
     tune, held = split_ids(res, 250)
-    rows = []
+    rows, tuned = [], {}
     for n in [*names, *BASELINES]:
         hib = _hib(res, n)
-        every = [i for i in tune + held if not (n == "lpzero" and i in LPZERO_FIT_IDS)]
+        drop = (lambda i: n == "lpzero" and i in LPZERO_FIT_IDS)  # lpzero was fitted on ids 0-49
+        every = [i for i in tune + held if not drop(i)]
         c_all = evaluate(*column(res, n, every), hib=hib)
+        c_tune = evaluate(*column(res, n, [i for i in tune if not drop(i)]), hib=hib, intervals=False)
         c_held = evaluate(*column(res, n, held), hib=hib)
-        rows.append([n, len(every), *cells(c_all), *cells(c_held)])
-    md = render_table(rows, ["proxy / baseline", "n (all)", "ρ all", "τ all", "within ρ all", "ρ held out",
-                             "τ held out", "within ρ held out"])
+        tuned[n] = (c_tune, c_held)
+        rows.append([n, len(every), *cells(c_all), fmt(c_tune["within"]["spearman_mean"]), *cells(c_held)])
+    usable_names = usable(res, names)
+    best = max(usable_names, key=lambda n: _score(tuned[n][0], "within"))
+    md = (render_table(rows, ["proxy / baseline", "n (all)", "ρ all", "τ all", "within ρ all", "within ρ tuning",
+                              "ρ held out", "τ held out", "within ρ held out"])
+          + f"\n\nChosen on the tuning ids (ids < 250) by within-group mean ρ: **`{best}`**.")
+    summary = {"best": best, "tuned": tuned, "held": len(held), "n": args.other_n}
     return md, res, names, timing_text(f"{build} build, {len(names)} proxies on {len(res.rows)} records at N = "
-                                       f"{args.other_n}", res, secs)
+                                       f"{args.other_n}", res, secs), summary
 
 
 def costs(args, ids) -> tuple[str, list[str]]:
@@ -291,7 +302,7 @@ def main() -> None:
     started = datetime.now(timezone.utc)
     n_all = args.limit or 500
     ids = list(range(0, n_all, args.stride))
-    sections, timings, summaries, state = [], [], {}, {"darts": None}
+    sections, timings, summaries, state, others = [], [], {}, {"darts": None}, {}
     missing = [p for p in HELPER_PROXIES if p not in available()]
 
     def write(final: bool = False) -> None:
@@ -312,7 +323,7 @@ def main() -> None:
                 + ", ".join(f"`{n}`" for n in VARIANTS) + " (`swap_pooled` is SWAP itself, counted from the same "
                 "profile; module `swaplm.proxies.swap_variants`).", ""]
         body = []
-        for title, text in [("Summary", summary_text(summaries, state["darts"])), ("Notes", NOTES), *sections,
+        for title, text in [("Summary", summary_text(summaries, state["darts"], others)), ("Notes", NOTES), *sections,
                             ("Wall time and provenance", "\n".join(timings)),
                             ("Cited figures (not computed here)",
                              "Quoted with their source for comparison only; every other number was computed by the "
@@ -340,7 +351,8 @@ def main() -> None:
         write()
     if "other" not in skip:
         for build in ("reference", "faithful"):
-            md, res, names, tline = other_proxies(build, args, list(range(0, n_all, args.other_stride)))
+            md, res, names, tline, others[build] = other_proxies(build, args,
+                                                                  list(range(0, n_all, args.other_stride)))
             timings.append(tline)
             sections.append((f"FlexiBERT {build} build: every other transformer proxy (N = {args.other_n})",
                              f"{len(res.rows)} records (every {args.other_stride}th id), N = {args.other_n}, same "
@@ -367,7 +379,7 @@ def main() -> None:
     write(final=True)
 
 
-def summary_text(summaries: dict, darts) -> str:
+def summary_text(summaries: dict, darts, others: dict | None = None) -> str:
     """Computed sentences: every choice was made on the tuning ids; only held-out numbers are quoted."""
     lines = []
     for build, s in summaries.items():
@@ -392,6 +404,18 @@ def summary_text(summaries: dict, darts) -> str:
                "brackets)." if beats_size else "**The chosen variant knows no more than #params inside the groups.**")
             + (" It reaches the 0.4 goal." if w_best >= 0.4 else " It does not reach the 0.4 goal.")
             + (" Its overall ρ is below the two-feature rule's." if ch["spearman"] < rule["spearman"] else ""))
+    for build, o in (others or {}).items():
+        tuned, best = o["tuned"], o["best"]
+        ch, p, rule = tuned[best][1], tuned["params"][1], tuned["layers+hidden"][1]
+        w_best, w_par = ch["within"]["spearman_mean"], p["within"]["spearman_mean"]
+        lines.append(
+            f"- **{build} build, every other transformer proxy at N = {o['n']}, held out ({o['held']} records, ids "
+            f"≥ 250)**: the one chosen on the tuning ids, `{best}`, has a within-group mean ρ of {cells(ch)[2]} vs "
+            f"**#params {cells(p)[2]}**; overall {cells(ch)[0]} vs **the two-feature rule {cells(rule)[0]}** "
+            f"(#params {cells(p)[0]}). "
+            + ("Its within-group ρ is above #params'." if w_best > w_par else
+               "**It knows no more than #params inside the groups.**")
+            + (" It reaches the 0.4 goal." if w_best >= 0.4 else " It does not reach the 0.4 goal."))
     if darts is not None:
         tuned, best, ens = darts["tuned"], darts["best"], darts["ensembles"]
         top = max(ens, key=lambda k: ens[k][0])
@@ -403,7 +427,37 @@ def summary_text(summaries: dict, darts) -> str:
                         " — not above logsynflow on the held-out ids.")
                      + (" The chosen variant beats logsynflow." if tuned[best][1]["spearman"] > lo else
                         " No SWAP variant chosen this way beats logsynflow."))
+    lines += ["", conclusion(summaries, others or {})]
     return "\n".join(lines)
+
+
+def conclusion(summaries: dict, others: dict) -> str:
+    """One computed paragraph: do the label-free scores chosen on the tuning ids know more than size?"""
+    picks = []  # (label, within held out, within of #params, overall, rule's overall)
+    for build, s in summaries.items():
+        picks.append((f"`{s['best']}` ({build}, variant)", s["tuned"][s["best"]][1], s["tuned"]["params"][1],
+                      s["tuned"]["layers+hidden"][1]))
+    for build, o in others.items():
+        picks.append((f"`{o['best']}` ({build}, N = {o['n']})", o["tuned"][o["best"]][1], o["tuned"]["params"][1],
+                      o["tuned"]["layers+hidden"][1]))
+    if not picks:
+        return ""
+    above = [p for p in picks if p[1]["within"]["spearman_mean"] > p[2]["within"]["spearman_mean"]]
+    clear = [p for p in above if p[1]["within"].get("spearman_mean_ci", (math.nan,))[0]
+             > p[2]["within"]["spearman_mean"]]
+    goal = [p for p in picks if p[1]["within"]["spearman_mean"] >= 0.4]
+    beat_rule = [p for p in picks if p[1]["spearman"] > p[3]["spearman"]]
+    text = (f"**Conclusion.** {len(picks)} label-free scores were chosen on the tuning ids (one per build and "
+            f"study); on the held-out ids {len(above)} of them have a within-(layers, hidden) mean ρ above #params' "
+            f"on the same records" + (f" ({', '.join(p[0] for p in above)})" if above else "")
+            + f", {len(clear)} with the lower end of its 95 % interval above #params' value, and {len(goal)} reach "
+            "the 0.4 goal. " + (f"{len(beat_rule)} rank(s) better overall than the two-feature rule "
+                                f"({', '.join(p[0] for p in beat_rule)})." if beat_rule else
+                                "None ranks better overall than the two-feature rule (layers, then hidden size)."))
+    if not clear:
+        text += (" On NAS-Bench-BERT, no training-free score measured here carries information about GLUE beyond "
+                 "model size that this protocol can detect.")
+    return text
 
 
 if __name__ == "__main__":

@@ -5,26 +5,50 @@ import numpy as np
 BLOCK = 512  # neurons per block: the block's codes (W words each) and one row slice stay in L1/L2
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _nonneg_block(x, acc, j0, m):  # pragma: no cover - compiled
+    """Codes of columns j0:j0+m of a ReLU-like x (N <= 32) into acc[:m] (32-bit, twice the SIMD lanes of int64);
+    True if those columns hold a NaN or an infinity."""
+    acc[:] = 0
+    special = False
+    for i in range(x.shape[0]):
+        row = x[i, j0:j0 + m]
+        sp = np.uint32(i)
+        for j in range(m):
+            val = row[j]
+            acc[j] |= np.uint32(val > 0) << sp
+            special |= (val - val) != 0
+    return special
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
-def _pack_nonneg_word(x, codes, start, stop):  # pragma: no cover - compiled
-    """pack() for ReLU-like outputs with N <= 32: a 32-bit accumulator per neuron (twice the SIMD lanes)."""
-    n = x.shape[0]
+def _nonneg(x, codes, seen, counts, per_copy, start, stop, mark):  # pragma: no cover - compiled
+    """Columns start:stop of a ReLU-like x (N <= 32) block by block: each code written to ``codes`` or, with
+    ``mark``, marked in the seen table of its copy (column // per_copy) with first sightings added to ``counts``."""
     acc = np.zeros(BLOCK, dtype=np.uint32)
     special = False
     for j0 in range(start, stop, BLOCK):
-        j1 = min(stop, j0 + BLOCK)
-        m = j1 - j0
-        acc[:] = 0
-        for i in range(n):
-            row = x[i, j0:j1]
-            sp = np.uint32(i)
+        m = min(stop, j0 + BLOCK) - j0
+        special |= _nonneg_block(x, acc, j0, m)
+        if not mark:
             for j in range(m):
-                val = row[j]
-                acc[j] |= np.uint32(val > 0) << sp
-                special |= (val - val) != 0
+                codes[j0 + j, 0] = acc[j]
+            continue
         for j in range(m):
-            codes[j0 + j, 0] = acc[j]
+            c = (j0 + j) // per_copy
+            t = acc[j]
+            if seen[c, t] == 0:
+                seen[c, t] = 1
+                counts[c] += 1
     return special
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def pack_mark(x, seen, counts, per_copy, start, stop):  # pragma: no cover - compiled
+    """Columns start:stop of a ReLU-like x (N <= 32, V) packed as pack() does, but each code is marked in the
+    seen table of its copy (column // per_copy) instead of being written out: ``seen`` (K, 2^N) uint8,
+    ``counts`` (K,) gains the codes seen for the first time. True if the columns hold a NaN or an infinity."""
+    return _nonneg(x, np.zeros((1, 1), dtype=np.int64), seen, counts, per_copy, start, stop, True)
 
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
@@ -33,8 +57,9 @@ def pack(x, codes, neg_offset, nonneg, start, stop):  # pragma: no cover - compi
     True if those columns hold a NaN or an infinity."""
     n = x.shape[0]
     w = codes.shape[1]
-    if nonneg and n <= 32:
-        return _pack_nonneg_word(x, codes, start, stop)
+    if nonneg and n <= 32:  # one word per neuron, a 32-bit accumulator
+        return _nonneg(x, codes, np.zeros((1, 1), dtype=np.uint8), np.zeros(1, dtype=np.int64), 1, start, stop,
+                       False)
     acc = np.zeros((w, BLOCK), dtype=np.int64)
     special = False
     for j0 in range(start, stop, BLOCK):

@@ -11,8 +11,11 @@ sets bit ``neg_offset + i``, where ``neg_offset`` is 32 for N <= 32 (one word) a
 (the negative bytes follow the positive ones).
 
 Used for float32/float64 CPU tensors without a padding mask when numba is installed and ``SWAPLM_NUMBA`` is not
-"0"; everything else (GPU, half precision, masked outputs) takes the torch path. Single-threaded: it runs in the
-forward hook, between the model's own (multi-threaded) ops.
+"0"; everything else (GPU, half precision, masked outputs) takes the torch path. When every hooked module is
+ReLU-like and N <= 32 the codes are below 2^N, and :func:`pack_mark` marks them in per-copy tables of seen codes
+(:func:`seen_table`) instead of writing them: the count is then complete when the forward ends. Small outputs are
+packed on the calling thread, in the hook, between the model's own (multi-threaded) ops; large ones are split
+over torch's thread count.
 """
 from __future__ import annotations
 
@@ -92,22 +95,37 @@ def pack(x: torch.Tensor, out: torch.Tensor, nonnegative: bool = False) -> bool:
     return False
 
 
-TABLE_LIMIT = 1 << 24  # bytes of the per-copy tables of :func:`count_small` (K · 2^N)
+TABLE_LIMIT = 1 << 24  # bytes of the per-copy seen tables of :func:`seen_table` (K · 2^N)
 
 
-def count_small(codes: list[torch.Tensor], k: int, n: int) -> list[int] | None:
-    """Distinct codes per copy of one-word codes of ReLU-like outputs (every code < 2^N), pooled over the list
-    of (K, V_i, 1) tensors, with a K × 2^N table of seen codes; None when the table would exceed
-    :data:`TABLE_LIMIT` (the caller counts another way)."""
+def seen_table(k: int, n: int):
+    """Per-copy tables of seen one-word ReLU-like codes (every code < 2^N): (seen (K, 2^N) uint8, counts (K,)
+    int64), or None when N > 32 or the tables would exceed :data:`TABLE_LIMIT` (the caller keeps codes)."""
     if n > 32 or k << n > TABLE_LIMIT:
         return None
     import numpy as np
 
-    seen = np.zeros((k, 1 << n), dtype=np.uint8)
-    counts = np.zeros(k, dtype=np.int64)
-    for c in codes:
-        _kernel.mark(c.reshape(k, -1).numpy(), seen, counts)
-    return counts.tolist()
+    return np.zeros((k, 1 << n), dtype=np.uint8), np.zeros(k, dtype=np.int64)
+
+
+def pack_mark(out: torch.Tensor, table, k: int = 1, n: int | None = None) -> bool:
+    """Pack a ReLU-like CPU float output (N·K, ...) (N <= 32; row i·K + c is sample i of copy c, so copy c owns
+    columns c·V to (c+1)·V of its (N, K·V) view) and mark its codes in ``table`` (from :func:`seen_table`)
+    instead of writing them: afterwards ``table[1][c]`` has grown by the patterns copy c had not produced
+    before. Returns the NaN test of :func:`pack`. One thread (the tables are shared), so the caller sends large
+    outputs through :func:`pack`. ``n``: N, when the caller knows it (else read from the table's size)."""
+    a = (out.detach() if out.is_contiguous() else out.detach().contiguous()).numpy()
+    if n is None:
+        n = table[0].shape[1].bit_length() - 1
+    v = a.size // n
+    if _kernel.pack_mark(a.reshape(n, v), table[0], table[1], v // k, 0, v):
+        return bool(out.sum().isnan())
+    return False
+
+
+def mark(codes: torch.Tensor, table, k: int = 1) -> None:
+    """Mark one-word codes (K, V, 1) int64 (each < 2^N, ReLU-like) in ``table`` (see :func:`pack_mark`)."""
+    _kernel.mark(codes.reshape(k, -1).cpu().numpy(), table[0], table[1])
 
 
 def count_rows(codes: torch.Tensor) -> int:

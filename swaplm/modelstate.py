@@ -34,12 +34,13 @@ def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, module
     Only what a caller can change needs saving: a forward changes buffers (BatchNorm statistics), a re-init
     changes parameters. ``modules``: ``list(model.modules())`` when the caller has it already."""
     mods = list(model.modules()) if modules is None else modules
-    slots = [(store, name, t) for m in mods for store in (m._parameters, m._buffers)
-             for name, t in store.items() if t is not None]
+    # only the kinds being saved are tracked (a forward does not replace parameter objects)
+    stores = [m._parameters for m in mods if m._parameters] if params else []
+    stores += [m._buffers for m in mods if m._buffers] if buffers else []
+    slots = [(store, name, t) for store in stores for name, t in store.items() if t is not None]
     saved: dict[int, torch.Tensor] = {}
     for _, _, t in slots:
-        if (params if isinstance(t, nn.Parameter) else buffers):
-            saved.setdefault(id(t), t)
+        saved.setdefault(id(t), t)
     ts = list(saved.values())
     with torch.no_grad():
         copies = torch._foreach_clone([t.detach() for t in ts]) if ts else []  # one call for all tensors

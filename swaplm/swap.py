@@ -39,7 +39,6 @@ STAGE_SINGLE_THREAD = 1 << 20  # a pack pass over at most this many elements (pe
 SMALL_SINGLE_THREAD = os.environ.get(
     "SWAPLM_SMALL_SINGLE_THREAD", "1" if os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE" else "0") != "0"
 _FAST_DTYPES = (torch.float32, torch.float64)  # what swaplm.fastpack's kernel reads
-_NAN, _ZERO = torch.tensor(float("nan")), torch.tensor(0.0)  # NaN-check entries of fast-packed outputs
 _SHIFTS: dict[torch.device, torch.Tensor] = {}
 _WEIGHTS: dict[tuple[int, torch.device], torch.Tensor] = {}
 
@@ -196,19 +195,25 @@ class _Collector:
     Outputs that need the padding mask, and large ones, are packed in the hook in neuron chunks.
     """
 
-    def __init__(self, n: int, mask: torch.Tensor | None, copies: int = 1, stage: bool = True):
+    def __init__(self, n: int, mask: torch.Tensor | None, copies: int = 1, stage: bool = True,
+                 nonneg: bool = False):
         # folded outputs are K times larger: packing them in their hooks is cheaper than gathering them
         self.n, self.k, self.rows, self.mask, self.stage = n, copies, n * copies, mask, stage and copies == 1
         self.codes: list[torch.Tensor] = []  # (K, V_i, W) each
         self.calls, self.skipped = 0, []
-        self.sums: list[torch.Tensor] = []  # one sum per packed group: NaN iff an output holds a NaN (or ±inf)
+        # one entry per packed group: a sum (NaN iff the output holds a NaN, or +inf and -inf) or, from the fast
+        # path, that test's answer as a bool
+        self.sums: list[torch.Tensor | bool] = []
         self.names: list[tuple[str, ...]] = []
         self.pending: list[tuple[str, torch.Tensor, int, bool]] = []
         self.pending_elements = 0
         self.mismatch: str | None = None  # a hooked output whose first dim is not K·N (vectorised runs)
         self.fast = _fastpack.available()
-        self.small: list[bool] = []  # per entry of codes from the fast path: ReLU-like, one word (codes < 2^N)
         self.words = code_words(n)
+        # every hooked module ReLU-like and N <= 32: codes are < 2^N, and the kernel marks them in per-copy seen
+        # tables straight from the output (no codes kept, nothing left to count after the forward)
+        self.table = _fastpack.seen_table(copies, n) if self.fast and nonneg else None
+        self.marked = 0  # neurons per copy counted in the table
 
     def hook(self, name: str, module: nn.Module):
         nonneg = _acts.is_nonnegative(module)
@@ -216,7 +221,7 @@ class _Collector:
         small = SMALL_OUTPUT * self.k if self.stage else -1
         limit = STAGE_ELEMENTS * self.k
         lengths = mask.shape[1] if mask is not None else -1
-        fast = self.fast
+        fast, table = self.fast, self.table
 
         def fn(_mod, _inp, out):
             if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[0] != rows:
@@ -226,7 +231,7 @@ class _Collector:
                 return
             self.calls += 1
             numel = out.numel()
-            if fast and out.dtype in _FAST_DTYPES and out.device.type == "cpu" and not (
+            if fast and out.dtype in _FAST_DTYPES and out.is_cpu and not (
                     out.dim() >= 3 and out.shape[1] == lengths):  # one pass, in the hook (swaplm.fastpack)
                 self._add_fast(name, out, nonneg)
             elif numel <= small and not (out.dim() >= 3 and out.shape[1] == lengths):
@@ -237,7 +242,23 @@ class _Collector:
             else:
                 self._add(name, out.detach(), nonneg)
 
-        return fn
+        if table is None or not nonneg:
+            return fn
+        k, n, names = self.k, self.n, (name,)
+        fast_size = _fastpack.PARALLEL_ELEMENTS if torch.get_num_threads() > 1 else 1 << 62
+        sums, labels = self.sums, self.names
+
+        def marks(_mod, _inp, out):  # the common case of a ReLU CNN in as few operations as possible
+            if (type(out) is torch.Tensor and out.is_cpu and out.dtype in _FAST_DTYPES and out.dim() >= 2
+                    and out.shape[0] == rows and out.shape[1] != lengths and (size := out.numel()) < fast_size):
+                self.calls += 1
+                sums.append(_fastpack.pack_mark(out, table, k, n))
+                labels.append(names)
+                self.marked += size // rows
+            else:
+                fn(_mod, _inp, out)
+
+        return marks
 
     def flush(self) -> None:
         """Pack every staged output in one pass."""
@@ -282,10 +303,9 @@ class _Collector:
         all K copies at once, (N, K·V) -> (K·V, W)."""
         x = out.detach().reshape(self.n, -1)
         codes = torch.empty(x.shape[1], self.words, dtype=torch.int64)
-        self.sums.append(_NAN if _fastpack.pack(x, codes, nonneg) else _ZERO)
+        self.sums.append(_fastpack.pack(x, codes, nonneg))
         self.names.append((name,))
         self.codes.append(codes.view(self.k, -1, self.words))
-        self.small.append(nonneg and self.n <= 32)
 
     def _add(self, name: str, out: torch.Tensor, nonneg: bool) -> None:
         k, n = self.k, self.n
@@ -306,13 +326,14 @@ class _Collector:
             self.codes.append(pack_copies(xc, nonneg, keep))
 
     def _check_nan(self) -> None:
-        if self.sums:
-            bad = torch.stack([s.to(self.sums[0].device) for s in self.sums]).isnan().nonzero().view(-1).tolist()
-            if bad:
-                names = self.names[bad[0]]
-                which = repr(names[0]) if len(names) == 1 else "one of " + ", ".join(map(repr, names))
-                raise SwapError(f"NaN activations in module {which}: the model produced NaN (or "
-                                "both +inf and -inf) on this batch (check the weights/init and the input scaling)")
+        sums = [s for s in self.sums if not isinstance(s, bool)]
+        nan = iter(torch.stack([s.to(sums[0].device) for s in sums]).isnan().tolist() if sums else [])
+        bad = next((i for i, s in enumerate(self.sums) if (s if isinstance(s, bool) else next(nan))), None)
+        if bad is not None:
+            names = self.names[bad]
+            which = repr(names[0]) if len(names) == 1 else "one of " + ", ".join(map(repr, names))
+            raise SwapError(f"NaN activations in module {which}: the model produced NaN (or "
+                            "both +inf and -inf) on this batch (check the weights/init and the input scaling)")
 
     def count(self) -> tuple[int, int]:
         """(distinct codes, neurons) of a single-copy forward."""
@@ -323,12 +344,12 @@ class _Collector:
         """Distinct codes of every copy, and the neurons per copy."""
         self.flush()
         self._check_nan()
+        if self.table is not None:  # every code is ReLU-like and one word: mark what was kept as codes too
+            for c in self.codes:
+                _fastpack.mark(c, self.table, self.k)
+            return self.table[1].tolist(), self.marked + sum(c.shape[1] for c in self.codes)
         if not self.codes:
             return [0] * self.k, 0
-        if len(self.small) == len(self.codes) and all(self.small):  # all packed by the kernel, codes < 2^N
-            counts = _fastpack.count_small(self.codes, self.k, self.n)
-            if counts is not None:
-                return counts, sum(c.shape[1] for c in self.codes)
         threads = torch.get_num_threads()
         single = threads > 1 and SMALL_SINGLE_THREAD and sum(c.numel() for c in self.codes) <= STAGE_SINGLE_THREAD
         if single:  # as in flush: a small count is faster than waking a passive thread pool
@@ -462,7 +483,7 @@ def _seed(seed: int, device: torch.device) -> None:
 
 def _record(model, inputs, hooked, n, mask, copies=1, stage=True) -> "_Collector":
     """One hooked no-grad forward; returns the collector (codes flushed, hooks removed)."""
-    col = _Collector(n, mask, copies, stage)
+    col = _Collector(n, mask, copies, stage, nonneg=all(_acts.is_nonnegative(m) for _, m in hooked))
     handles = [m.register_forward_hook(col.hook(name, m)) for name, m in hooked]
     try:
         with torch.no_grad():

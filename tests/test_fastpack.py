@@ -145,18 +145,56 @@ def test_engine_nan_error_with_and_without_kernel(monkeypatch):
             swap_score(model, x)
 
 
-def test_count_small_matches_plain_count_pooled_over_outputs():
+def test_seen_table_marks_match_plain_count_pooled_over_outputs():
     from swaplm.swap import _distinct_per_row
 
     g = torch.Generator().manual_seed(5)
     k, n = 6, 12
     groups = [torch.randint(0, 1 << n, (k, v, 1), generator=g) for v in (300, 1, 4097)]
     groups[1][:] = groups[0][:, :1]  # the same pattern in two outputs counts once
-    got = fastpack.count_small(groups, k, n)
+    table = fastpack.seen_table(k, n)
+    for c in groups:
+        fastpack.mark(c, table, k)
     pooled = torch.cat([c.view(k, -1) for c in groups], 1)
-    assert got == _distinct_per_row(pooled)
-    assert got == [len(set(pooled[i].tolist())) for i in range(k)]
-    assert fastpack.count_small(groups, 1 << 10, 20) is None  # the table would be too large
+    assert table[1].tolist() == _distinct_per_row(pooled)
+    assert table[1].tolist() == [len(set(pooled[i].tolist())) for i in range(k)]
+    assert fastpack.seen_table(1 << 10, 20) is None  # the table would be too large
+    assert fastpack.seen_table(1, 33) is None  # codes need more than one word
+
+
+@pytest.mark.parametrize("k,n,shape", [(1, 16, (5, 7, 3)), (3, 7, (129,)), (4, 32, (2, 9)), (2, 2, (600,))])
+def test_pack_mark_counts_like_plain_patterns_per_copy(k, n, shape):
+    """pack_mark on a folded output (N·K, ...) = per copy, the distinct sign patterns counted by hand, pooled
+    with what the table held already; ties (exact zeros and -0.0) are state 0."""
+    g = torch.Generator().manual_seed(k * 100 + n)
+    if n > 24:  # a 2^32 table is not allowed: check the kernel on the codes instead
+        assert fastpack.seen_table(k, n) is None
+        return
+    table = fastpack.seen_table(k, n)
+    seen = [set() for _ in range(k)]
+    for step in range(2):
+        out = torch.relu(torch.randn(n * k, *shape, generator=g))
+        out[out < 0.4] = 0.0  # many ties, so patterns repeat
+        out.view(-1)[::7] = -0.0
+        if step:
+            out = out.transpose(-1, 0).contiguous().transpose(-1, 0) if len(shape) == 1 else out
+        assert fastpack.pack_mark(out, table, k) is False
+        x = out.reshape(n, k, -1)  # sample i of copy c is row i·K + c
+        for c in range(k):
+            for j in range(x.shape[2]):
+                seen[c].add(tuple(bool(x[i, c, j] > 0) for i in range(n)))
+        assert table[1].tolist() == [len(s) for s in seen]
+
+
+def test_pack_mark_flags_nan_like_the_sum_test():
+    table = fastpack.seen_table(1, 4)
+    x = torch.relu(torch.randn(4, 10))
+    assert fastpack.pack_mark(x, table) is False
+    x[1, 3] = float("nan")
+    assert fastpack.pack_mark(x, table) is True
+    y = torch.zeros(4, 10)
+    y[0, 0] = float("inf")  # one infinity alone: the sum is not NaN
+    assert fastpack.pack_mark(y, table) is False
 
 
 def test_engine_relu_only_cnn_small_codes_path(monkeypatch):
@@ -167,6 +205,22 @@ def test_engine_relu_only_cnn_small_codes_path(monkeypatch):
     assert on.scores == off.scores and on.path == "vectorised"
     on, off = _both(monkeypatch, lambda: swap_score(model, x[:11]))
     assert on.scores == off.scores
+
+
+def test_engine_relu_bert_padding_marks_masked_codes_too(monkeypatch):
+    """ReLU transformer with padding, N <= 32: unmasked outputs are marked in the hook, the masked ones packed by
+    torch and marked at the count; the same scores as the torch path, ties at the padded zeros included."""
+    from transformers import BertConfig, BertModel
+
+    torch.manual_seed(0)
+    model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                                 vocab_size=100, hidden_act="relu")).eval()
+    ids = torch.randint(5, 100, (21, 10))
+    mask = torch.ones_like(ids)
+    mask[::4, 6:] = 0
+    for batch in ({"input_ids": ids, "attention_mask": mask}, {"input_ids": ids[:13]}):
+        on, off = _both(monkeypatch, lambda: swap_score(model, batch))
+        assert on.scores == off.scores and on.neurons == off.neurons
 
 
 @pytest.mark.parametrize("kind,n", [("gelu", 70), ("relu", 16)])
