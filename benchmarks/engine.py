@@ -6,7 +6,8 @@ Cases: ``cnn`` (DARTS proxy net, train mode), ``bert2`` / ``bert2eval`` (2-layer
 ``bertbase`` (BERT-base config, train mode), ``vec`` (32 Gaussian repeats of the DARTS proxy net: 32 × (re-init +
 bare forward) vs swaplm's looped repeats vs swaplm's vectorised repeats, swaplm.vectorised).
 
-Time: median wall seconds over interleaved rounds (bare, naive, swaplm, bare, ...).
+Time: median wall seconds over interleaved rounds (bare, naive, swaplm, bare, ...; the order rotates every round
+and every timed call follows one untimed bare forward, so no variant inherits the state another one left).
 Peak memory: the peak of live tensor bytes allocated during the call (allocations and frees recorded by the
 torch profiler, summed in time order). For the naive variant on the transformers the profiler cannot parse the
 millions of events ``torch.unique`` emits, so the table gives a lower bound instead: the float32 (neurons × N)
@@ -149,6 +150,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads")
     ap.add_argument("--policies", default=None,
                     help="comma-separated OpenMP wait policies (e.g. PASSIVE,ACTIVE): one child run each, one report")
+    ap.add_argument("--runs", type=int, default=1, help="with --policies: child runs per policy (alternating)")
     ap.add_argument("--rows-to", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.policies:
@@ -173,6 +175,10 @@ def main() -> None:
         for r in range(rounds):  # interleaved; the order rotates every round, so no variant always follows another
             for name in names[r % len(names):] + names[:r % len(names)]:
                 fn = variants[name]
+                # an untimed bare forward first: every timed call starts from the same state, whatever ran
+                # before it (the rotation alone puts the slow naive variant before swaplm in 2 of 3 rounds,
+                # and its allocations leave the caches and the allocator cold for the next call)
+                bare(model, inputs)
                 t0 = time.perf_counter()
                 value = fn(model, inputs)
                 times[name].append(time.perf_counter() - t0)
@@ -215,7 +221,7 @@ def _header(cmd: str, policy: str) -> str:
             f"Command: `{cmd}`\n\n"
             f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, {policy}, no_grad; the mode (train or "
             f"eval) is in the case name. "
-            f"Times are medians of interleaved rounds (the variants' order rotates from round to round); ratios are against the first variant of the same case (the bare "
+            f"Times are medians of interleaved rounds (the variants' order rotates from round to round, and every timed call follows one untimed bare forward of the same model, so none inherits the state another variant left); ratios are against the first variant of the same case (the bare "
             f"forward of the same model and batch) in the same run. Peak memory: the peak of live tensor bytes "
             f"allocated during the call (torch profiler; weights and batch excluded). Naive SWAP on the transformers: "
             f"≥ twice the float32 (neurons × N) matrix it concatenates (the matrix and its sign are alive together) "
@@ -229,28 +235,63 @@ def _header(cmd: str, policy: str) -> str:
 
 
 def main_policies(args) -> None:
-    """Run the benchmark once per OpenMP wait policy (a child process each: the policy is read at start-up) and
-    write one report with a table per policy."""
+    """Run the benchmark ``--runs`` times per OpenMP wait policy (a child process each: the policy is read at
+    start-up; the policies alternate run by run) and write one report: the time ratios of every run and their
+    median per policy, then each run's table."""
     import subprocess
     import tempfile
 
-    parts = []
-    for policy in args.policies.split(","):
-        with tempfile.NamedTemporaryFile(suffix=".md") as rows:
-            env = {**os.environ, "OMP_WAIT_POLICY": policy}
-            subprocess.run([sys.executable, __file__, "--cases", args.cases, "--rounds", str(args.rounds),
-                            "--threads", str(args.threads), "--rows-to", rows.name], env=env, check=True)
-            parts.append((policy, Path(rows.name).read_text()))
+    policies = args.policies.split(",")
+    parts = {p: [] for p in policies}
+    for run in range(args.runs):
+        for policy in policies:
+            with tempfile.NamedTemporaryFile(suffix=".md") as rows:
+                env = {**os.environ, "OMP_WAIT_POLICY": policy}
+                subprocess.run([sys.executable, __file__, "--cases", args.cases, "--rounds", str(args.rounds),
+                                "--threads", str(args.threads), "--rows-to", rows.name], env=env, check=True)
+                parts[policy].append(Path(rows.name).read_text())
     cmd = "python benchmarks/engine.py " + " ".join(sys.argv[1:])
     head = "| case | variant | time (s) | time ratio | peak mem (MB) | mem ratio | score |\n|---|---|---:|---:|---:|---:|---:|\n"
-    text = _header(cmd, "each OpenMP wait policy in its own table (one child process per policy)")
-    for policy, rows in parts:
-        text += f"## OMP_WAIT_POLICY={policy}\n\n" + head + rows + "\n"
+    text = _header(cmd, "each OpenMP wait policy in its own table (one child process per policy and run)")
+    text += ratio_summary(parts)
+    for policy, runs in parts.items():
+        for i, rows in enumerate(runs, 1):
+            label = f", run {i} of {len(runs)}" if len(runs) > 1 else ""
+            text += f"## OMP_WAIT_POLICY={policy}{label}\n\n" + head + rows + "\n"
     out = Path(args.out)
     old = out.read_text(encoding="utf-8") if out.exists() else ""
     if "<!-- " in old:  # keep the marked sections other benchmarks wrote (scaling, dtype, darts_speed)
         text += "\n" + old[old.index("<!-- "):]
     out.write_text(text, encoding="utf-8")
+
+
+def ratio_summary(parts: dict[str, list[str]]) -> str:
+    """Markdown table: per (case, variant), the time ratio of every run under each policy and their median."""
+    runs = max(len(v) for v in parts.values())
+    if runs < 2:
+        return ""
+    ratios: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for policy, texts in parts.items():
+        for rows in texts:
+            for line in rows.splitlines():
+                cells = [c.strip() for c in line.strip().strip("|").split("|")]
+                if len(cells) >= 4 and cells[3].endswith("×"):
+                    ratios.setdefault((cells[0], cells[1]), {}).setdefault(policy, []).append(float(cells[3][:-1]))
+    lines = [f"## Time ratios over {runs} runs per policy", "",
+             "Each run is a fresh child process with its own interleaved rounds (the run tables follow); the "
+             "median over runs is the figure to quote.", "",
+             "| case | variant | " + " | ".join(f"{p}: runs · median" for p in parts) + " |",
+             "|---|---|" + "---:|" * len(parts)]
+    for (case, variant), by_policy in ratios.items():
+        if all(v == 1.0 for vals in by_policy.values() for v in vals):
+            continue  # the reference variant of each case
+        cols = []
+        for p in parts:
+            vals = by_policy.get(p, [])
+            cols.append(" · ".join(f"{v:.2f}×" for v in vals) + (f" · **{statistics.median(vals):.2f}×**"
+                                                                  if vals else ""))
+        lines.append(f"| {case} | {variant} | " + " | ".join(cols) + " |")
+    return "\n".join(lines) + "\n\n"
 
 
 if __name__ == "__main__":
