@@ -69,9 +69,8 @@ NOTES = """\
 - **Pre- vs post-activation signs differ only through exact zeros.** GELU(x) = x·Φ(x) has the sign of x, but in
   float32 it returns exactly −0.0 for x ≤ −6 (Φ underflows), so post-activation patterns have a third state where
   pre-activation ones are −1. That is the whole difference between `swap_pre` and `swap_pooled`.
-- **N = 32** for the variant study (the protocol's N = 128 would have cost about 4× the forward time on this
-  shared machine); `swap_pooled` is SWAP at that N, so every variant is compared on the same forward. Costs at
-  N = 128 are measured separately below.
+- **N = {n}** for the variant study{n_note}; `swap_pooled` is SWAP at that N, so every variant is compared on the
+  same forward. Costs at N = 128 are measured separately below.
 - **Selection.** On NAS-Bench-BERT the variant and the ensemble weights are chosen by the within-(layers, hidden)
   mean ρ on the tuning ids (the question is what a proxy knows beyond size); on DARTS by overall ρ. Only the
   held-out columns answer the question; the tuning columns show what was chosen and why.
@@ -209,7 +208,7 @@ def flexibert_variants(build: str, args, ids):
     secs = time.perf_counter() - t0
     names = usable(res, VARIANTS)
     md, summary = variant_study(res, names, BASELINES, 250, "within", ["params", "layers+hidden"])
-    summary["result"] = res
+    summary["result"], summary["n"] = res, args.n
     return md, summary, timing_text(f"{build} build, {len(VARIANTS)} variants + params on {len(res.rows)} records "
                                     f"at N = {args.n}", res, secs)
 
@@ -323,7 +322,8 @@ def main() -> None:
                 + ", ".join(f"`{n}`" for n in VARIANTS) + " (`swap_pooled` is SWAP itself, counted from the same "
                 "profile; module `swaplm.proxies.swap_variants`).", ""]
         body = []
-        for title, text in [("Summary", summary_text(summaries, state["darts"], others)), ("Notes", NOTES), *sections,
+        for title, text in [("Summary", summary_text(summaries, state["darts"], others)), ("Notes", NOTES.format(n=args.n, n_note=" (the space protocol's N)" if args.n == 128 else
+                                           " (the protocol's N = 128 costs about 4× the forward time)")), *sections,
                             ("Wall time and provenance", "\n".join(timings)),
                             ("Cited figures (not computed here)",
                              "Quoted with their source for comparison only; every other number was computed by the "
@@ -393,8 +393,8 @@ def summary_text(summaries: dict, darts, others: dict | None = None) -> str:
         w_best, w_par = ch["within"]["spearman_mean"], p["within"]["spearman_mean"]
         beats_size = w_best > w_par
         lines.append(
-            f"- **{build} build, held out ({len(s['result'].rows) - len(split_ids(s['result'], 250)[0])} records, "
-            f"ids ≥ 250)**: the variant chosen on the tuning ids, `{best}`, has a within-(layers, hidden) mean ρ of "
+            f"- **{build} build, SWAP variants at N = {s['n']}, held out "
+            f"({len(s['result'].rows) - len(split_ids(s['result'], 250)[0])} records, ids ≥ 250)**: the variant chosen on the tuning ids, `{best}`, has a within-(layers, hidden) mean ρ of "
             f"{cells(ch)[2]} vs **#params {cells(p)[2]}**; its overall ρ is {cells(ch)[0]} vs **the two-feature "
             f"rule {cells(rule)[0]}** (#params {cells(p)[0]}, #layers {cells(tuned['num_layers'][1])[0]}) on the "
             f"same records. SWAP itself (`swap_pooled`): within {cells(tuned['swap_pooled'][1])[2]}, overall "
