@@ -73,9 +73,9 @@ def select(model: nn.Module, activations: Iterable[type | str] | None = None,
         classes = tuple(a for a in items if isinstance(a, type))
         patterns = [a for a in items if isinstance(a, str)]
     named = list(model.named_modules()) if named is None else named
-    chosen = [(n, m) for n, m in named if isinstance(m, classes)] if classes and not patterns else \
-        [(n, m) for n, m in named
-         if (classes and isinstance(m, classes)) or any(fnmatch.fnmatchcase(n, p) for p in patterns)]
+    chosen = [(n, m) for n, m in named  # no patterns: no per-module generator
+              if (classes and isinstance(m, classes))
+              or (patterns and any(fnmatch.fnmatchcase(n, p) for p in patterns))]
     if not chosen:
         kinds = Counter(type(m).__name__ for _, m in model.named_modules() if not list(m.children()))
         listing = ", ".join(f"{k}×{v}" for k, v in kinds.most_common(12)) or "none"

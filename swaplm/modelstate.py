@@ -38,10 +38,7 @@ def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, module
     stores = [m._parameters for m in mods if m._parameters] if params else []
     stores += [m._buffers for m in mods if m._buffers] if buffers else []
     slots = [(store, name, t) for store in stores for name, t in store.items() if t is not None]
-    saved: dict[int, torch.Tensor] = {}
-    for _, _, t in slots:
-        saved.setdefault(id(t), t)
-    ts = list(saved.values())
+    ts = list({id(t): t for _, _, t in slots}.values())  # a shared tensor once
     with torch.no_grad():
         copies = torch._foreach_clone([t.detach() for t in ts]) if ts else []  # one call for all tensors
     values = {id(t): c for t, c in zip(ts, copies)}
