@@ -53,9 +53,33 @@ def register(cls: type, *, nonnegative: bool = False) -> type:
     return cls
 
 
+def _nonnegative_classes() -> tuple[type, ...]:
+    return _NONNEG_TORCH + _hf_classes(_HF_NONNEG) + tuple(_extra_nonneg)
+
+
+# per module type, the answers of registered() / _nonnegative_classes(), valid while the registry is unchanged
+# (a subclass check per type instead of an isinstance against ~25 classes per module: the engine asks for every
+# module of the model on every score)
+_memo: dict = {"key": None, "hooked": {}, "nonneg": {}}
+
+
+def _answers(which: str) -> dict[type, bool]:
+    key = ("transformers.activations" in sys.modules, tuple(_extra), tuple(_extra_nonneg))
+    if _memo["key"] != key:
+        _memo.update(key=key, hooked={}, nonneg={})
+    return _memo[which]
+
+
+def _of(answers: dict[type, bool], classes, cls: type) -> bool:
+    hit = answers.get(cls)
+    if hit is None:
+        hit = answers[cls] = issubclass(cls, classes())
+    return hit
+
+
 def is_nonnegative(module: nn.Module) -> bool:
     """True when the module's output can never be negative (only the positive bit-plane is needed)."""
-    return isinstance(module, _NONNEG_TORCH + _hf_classes(_HF_NONNEG) + tuple(_extra_nonneg))
+    return _of(_answers("nonneg"), _nonnegative_classes, type(module))
 
 
 def select(model: nn.Module, activations: Iterable[type | str] | None = None,
@@ -67,15 +91,17 @@ def select(model: nn.Module, activations: Iterable[type | str] | None = None,
     names (``"encoder.layer.*.intermediate.*"``). Raises :class:`SwapError` naming the module types the model
     does contain when nothing matches.
     """
-    classes, patterns = registered(), []
-    if activations is not None:
+    named = list(model.named_modules()) if named is None else named
+    if activations is None:  # the registry's classes, answered once per module type
+        answers = _answers("hooked")
+        chosen = [(n, m) for n, m in named if _of(answers, registered, type(m))]
+    else:
         items = list(activations)
         classes = tuple(a for a in items if isinstance(a, type))
         patterns = [a for a in items if isinstance(a, str)]
-    named = list(model.named_modules()) if named is None else named
-    chosen = [(n, m) for n, m in named  # no patterns: no per-module generator
-              if (classes and isinstance(m, classes))
-              or (patterns and any(fnmatch.fnmatchcase(n, p) for p in patterns))]
+        chosen = [(n, m) for n, m in named  # no patterns: no per-module generator
+                  if (classes and isinstance(m, classes))
+                  or (patterns and any(fnmatch.fnmatchcase(n, p) for p in patterns))]
     if not chosen:
         kinds = Counter(type(m).__name__ for _, m in model.named_modules() if not list(m.children()))
         listing = ", ".join(f"{k}×{v}" for k, v in kinds.most_common(12)) or "none"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 import os
 
+import numpy as np
 import torch
 
 _kernel = None
@@ -56,6 +57,11 @@ def neg_offset(n: int) -> int:
     return 32 if n <= 32 else 8 * math.ceil(n / 8)
 
 
+# the ReLU-like kernels read float32/float64 values as integers of the same width: x > 0 iff its bits are > 0,
+# and x is a NaN or an infinity iff its exponent bits are all set
+_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64}
+_EXPONENT = {np.dtype(np.float32): np.int32(0x7F800000), np.dtype(np.float64): np.int64(0x7FF0000000000000)}
+
 PARALLEL_ELEMENTS = 1 << 20  # outputs at least this large are split over torch.get_num_threads() threads
 _pool = {}
 
@@ -79,16 +85,20 @@ def pack(x: torch.Tensor, out: torch.Tensor, nonnegative: bool = False) -> bool:
     each range writes its own rows of ``out``), so packing scales like the model's own ops."""
     if x.stride(-1) != 1 or x.stride(0) != x.shape[1]:
         x = x.contiguous()
-    a, o, off = x.detach().numpy(), out.numpy(), neg_offset(x.shape[0])
+    a, o = x.detach().numpy(), out.numpy()
     v = x.shape[1]
+    if nonnegative and x.shape[0] <= 32:  # one word per neuron, from the bits (see _fastpack_kernel)
+        fn, args, block = _kernel.pack_nonneg, (a.view(_INT[a.dtype]), _EXPONENT[a.dtype], o), _kernel.NONNEG_BLOCK
+    else:
+        fn, args, block = _kernel.pack, (a, o, neg_offset(x.shape[0]), nonnegative), _kernel.BLOCK
     threads = min(torch.get_num_threads(), max(1, x.numel() // PARALLEL_ELEMENTS))
     if threads < 2:
-        special = _kernel.pack(a, o, off, nonnegative, 0, v)
+        special = fn(*args, 0, v)
     else:
-        step = -(-v // threads // _kernel.BLOCK) * _kernel.BLOCK
+        step = -(-v // threads // block) * block
         parts = [(s, min(v, s + step)) for s in range(0, v, step)]
-        futures = [_threads(threads).submit(_kernel.pack, a, o, off, nonnegative, s, e) for s, e in parts[1:]]
-        special = _kernel.pack(a, o, off, nonnegative, *parts[0])
+        futures = [_threads(threads).submit(fn, *args, s, e) for s, e in parts[1:]]
+        special = fn(*args, *parts[0])
         special = any([f.result() for f in futures]) or special
     if special:
         return bool(x.sum().isnan())
@@ -103,8 +113,6 @@ def seen_table(k: int, n: int):
     int64), or None when N > 32 or the tables would exceed :data:`TABLE_LIMIT` (the caller keeps codes)."""
     if n > 32 or k << n > TABLE_LIMIT:
         return None
-    import numpy as np
-
     return np.zeros((k, 1 << n), dtype=np.uint8), np.zeros(k, dtype=np.int64)
 
 
@@ -118,7 +126,7 @@ def pack_mark(out: torch.Tensor, table, k: int = 1, n: int | None = None) -> boo
     if n is None:
         n = table[0].shape[1].bit_length() - 1
     v = a.size // n
-    if _kernel.pack_mark(a.reshape(n, v), table[0], table[1], v // k, 0, v):
+    if _kernel.pack_mark(a.view(_INT[a.dtype]).reshape(n, v), _EXPONENT[a.dtype], table[0], table[1], v // k, 0, v):
         return bool(out.sum().isnan())
     return False
 

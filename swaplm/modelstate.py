@@ -19,13 +19,12 @@ from .errors import SwapError
 
 @dataclass
 class ModelState:
-    """What :func:`restore` puts back. ``slots``: every (owning dict, name, tensor) of the model's parameters
-    and buffers (a conversion such as ``model.double()`` may put new tensor objects into those dicts, so
-    restoring goes through the slots); ``values``: detached copies, by tensor id, of the tensors saved;
-    ``training``: each module's train flag."""
+    """What :func:`restore` puts back. ``slots``: every (owning dict, name, tensor, saved copy) of the model's
+    parameters and buffers of the kinds saved (a conversion such as ``model.double()`` may put new tensor objects
+    into those dicts, so restoring goes through the slots; a tensor shared by several slots is copied once, and
+    its later slots hold None); ``training``: each module's train flag."""
 
     slots: list
-    values: dict
     training: dict
 
 
@@ -38,25 +37,28 @@ def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, module
     stores = [m._parameters for m in mods if m._parameters] if params else []
     stores += [m._buffers for m in mods if m._buffers] if buffers else []
     slots = [(store, name, t) for store in stores for name, t in store.items() if t is not None]
-    ts = list({id(t): t for _, _, t in slots}.values())  # a shared tensor once
-    with torch.no_grad():
-        copies = torch._foreach_clone([t.detach() for t in ts]) if ts else []  # one call for all tensors
-    values = {id(t): c for t, c in zip(ts, copies)}
-    return ModelState(slots, values, {m: m.training for m in mods})
+    first = {}
+    for i, (_, _, t) in enumerate(slots):
+        first.setdefault(id(t), i)  # a shared tensor is copied once, for its first slot
+    with torch.no_grad():  # (no detach needed: under no_grad the copies carry no autograd history)
+        copies = iter(torch._foreach_clone([slots[i][2] for i in first.values()]) if first else [])
+    saved = set(first.values())
+    slots = [(store, name, t, next(copies) if i in saved else None) for i, (store, name, t) in enumerate(slots)]
+    return ModelState(slots, {m: m.training for m in mods})
 
 
 def restore(model: nn.Module, state: ModelState, clear_grads: bool = False) -> None:
     """Put a :func:`snapshot` back in place: the same tensor objects in their slots, their saved values
-    (copied, or swapped in when a dtype/shape changed), the train flags; ``clear_grads`` drops ``.grad``."""
+    (copied, or swapped in when a dtype/shape/device changed), the train flags; ``clear_grads`` drops ``.grad``."""
     dst, src = [], []
     with torch.no_grad():
-        for store, name, t in state.slots:
+        for store, name, t, value in state.slots:
             if store[name] is not t:
                 store[name] = t
-            value = state.values.get(id(t))
             if value is None:
                 continue
-            if t.dtype == value.dtype and t.shape == value.shape and t.device == value.device:
+            if t.dtype is value.dtype and t.shape == value.shape and (t.is_cpu and value.is_cpu
+                                                                       or t.device == value.device):
                 dst.append(t)
                 src.append(value)
             else:

@@ -444,10 +444,11 @@ def count_params(model: nn.Module, named=None) -> int:
         return sum(p.numel() for name, p in model.named_parameters() if "auxiliary" not in name)
     seen, total = set(), 0
     for prefix, m in named:
+        aux = "auxiliary" in prefix  # (the word has no dot, so it is in "prefix.key" iff in one of them)
         for key, p in m._parameters.items():
             if p is not None and id(p) not in seen:
                 seen.add(id(p))  # as named_parameters(): the first name of a shared tensor decides
-                if "auxiliary" not in (f"{prefix}.{key}" if prefix else key):
+                if not aux and "auxiliary" not in key:
                     total += p.numel()
     return total
 
@@ -577,16 +578,20 @@ def _vectorised_repeats(model, inputs, hooked, n, mask, repeats, seed, device, i
     return counts, neurons, calls, skipped
 
 
-def input_device(model: nn.Module) -> torch.device:
+def input_device(model: nn.Module, named=None) -> torch.device:
     """Where the batch goes: the first parameter's device, or for a model spread over devices by accelerate
-    (``hf_device_map``) the first mapped device that holds weights (its hooks move tensors between devices)."""
+    (``hf_device_map``) the first mapped device that holds weights (its hooks move tensors between devices).
+    ``named``: ``list(model.named_modules())`` when the caller has it already."""
     device_map = getattr(model, "hf_device_map", None)
     if device_map:
         for where in device_map.values():
             if where not in ("disk", "meta"):
                 return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
         return torch.device("cpu")
-    first = next(model.parameters(), None)
+    if named is None:
+        first = next(model.parameters(), None)
+    else:  # the first parameter in named_parameters() order
+        first = next((p for _, m in named for p in m._parameters.values() if p is not None), None)
     return first.device if first is not None else torch.device("cpu")
 
 
@@ -619,13 +624,13 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     n = batch_size(inputs)
     if n < 2:
         raise SwapError(f"SWAP needs a batch of at least 2 samples, got {n}")
-    device = input_device(model)
+    named = list(model.named_modules())  # one traversal for the hooks, the parameter count and the snapshot
+    device = input_device(model, named)
     inputs = _to(inputs, device)
     mask = None
     if padding == "mask" and isinstance(inputs, Mapping) and isinstance(inputs.get("attention_mask"), torch.Tensor):
         am = inputs["attention_mask"]
         mask = am.bool() if bool((am == 0).any()) else None
-    named = list(model.named_modules())  # one traversal for the hooks, the parameter count and the snapshot
     hooked = _acts.select(model, activations, named)
     params = count_params(model, named)
     factor = regularise.factor(params) if regularise is not None else 1.0
