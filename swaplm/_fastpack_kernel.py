@@ -28,6 +28,16 @@ def _nonneg_block(bits, emask, acc, j0, m):  # pragma: no cover - compiled
     return top == emask
 
 
+@numba.njit(cache=True, nogil=True, boundscheck=False, inline="always")
+def _mark_bit(table, code):  # pragma: no cover - compiled
+    """Set bit ``code`` of the bit table (uint64 words); 1 if it was not set before, else 0 (no branch)."""
+    w = code >> 6
+    bit = np.uint64(1) << np.uint64(code & 63)
+    word = table[w]
+    table[w] = word | bit
+    return np.int64((word & bit) == 0)
+
+
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def _nonneg(bits, emask, codes, seen, counts, per_copy, start, stop, mark):  # pragma: no cover - compiled
     """Columns start:stop of a ReLU-like output (N <= 32, as integer bits) block by block: each code written to
@@ -49,9 +59,7 @@ def _nonneg(bits, emask, codes, seen, counts, per_copy, start, stop, mark):  # p
             table = seen[c]
             new = 0
             for q in range(j, end):
-                t = acc[q]
-                new += 1 - table[t]
-                table[t] = 1
+                new += _mark_bit(table, acc[q])
             counts[c] += new
             j = end
     return special
@@ -61,7 +69,7 @@ def _nonneg(bits, emask, codes, seen, counts, per_copy, start, stop, mark):  # p
 def pack_mark(bits, emask, seen, counts, per_copy, start, stop):  # pragma: no cover - compiled
     """Columns start:stop of a ReLU-like output (N <= 32, V) as integer bits (see _nonneg_block), packed as
     pack() does, but each code is marked in the seen table of its copy (column // per_copy) instead of being
-    written out: ``seen`` (K, 2^N) uint8 of 0/1, ``counts`` (K,) gains the codes seen for the first time. True if
+    written out: ``seen`` (K, ceil(2^N / 64)) uint64 bit tables, ``counts`` (K,) gains the codes seen for the first time. True if
     the columns hold a NaN or an infinity."""
     return _nonneg(bits, emask, np.zeros((1, 1), dtype=np.int64), seen, counts, per_copy, start, stop, True)
 
@@ -69,7 +77,7 @@ def pack_mark(bits, emask, seen, counts, per_copy, start, stop):  # pragma: no c
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def pack_nonneg(bits, emask, codes, start, stop):  # pragma: no cover - compiled
     """pack() of a ReLU-like output with N <= 32, read as integer bits (see _nonneg_block): one word per neuron."""
-    return _nonneg(bits, emask, codes, np.zeros((1, 1), dtype=np.uint8), np.zeros(1, dtype=np.int64), 1,
+    return _nonneg(bits, emask, codes, np.zeros((1, 1), dtype=np.uint64), np.zeros(1, dtype=np.int64), 1,
                    start, stop, False)
 
 
@@ -111,18 +119,15 @@ def pack(x, codes, neg_offset, nonneg, start, stop):  # pragma: no cover - compi
 
 @numba.njit(cache=True, nogil=True, boundscheck=False)
 def mark(codes, seen, counts):  # pragma: no cover - compiled
-    """Mark the codes (K, V) int64 of one hooked output in the per-copy tables ``seen`` (K, M) uint8 (every code
-    below M) and add the codes seen for the first time to ``counts`` (K,)."""
+    """Mark the codes (K, V) int64 of one hooked output in the per-copy bit tables ``seen`` (K, M) uint64 (every
+    code below 64·M) and add the codes seen for the first time to ``counts`` (K,)."""
     k, v = codes.shape
     for c in range(k):
         table = seen[c]
         row = codes[c]
         new = 0
         for j in range(v):
-            t = row[j]
-            if table[t] == 0:
-                table[t] = 1
-                new += 1
+            new += _mark_bit(table, row[j])
         counts[c] += new
 
 

@@ -82,6 +82,15 @@ def is_nonnegative(module: nn.Module) -> bool:
     return _of(_answers("nonneg"), _nonnegative_classes, type(module))
 
 
+def _registered_modules(named) -> list[tuple[str, nn.Module]]:
+    answers = _answers("hooked")
+    new = {type(m) for _, m in named}.difference(answers)
+    if new:
+        classes = registered()
+        answers.update((t, issubclass(t, classes)) for t in new)
+    return [(n, m) for n, m in named if answers[type(m)]]
+
+
 def select(model: nn.Module, activations: Iterable[type | str] | None = None,
            named=None) -> list[tuple[str, nn.Module]]:
     """Return ``(name, module)`` for every module of ``model`` SWAP should hook (``named``:
@@ -93,8 +102,7 @@ def select(model: nn.Module, activations: Iterable[type | str] | None = None,
     """
     named = list(model.named_modules()) if named is None else named
     if activations is None:  # the registry's classes, answered once per module type
-        answers = _answers("hooked")
-        chosen = [(n, m) for n, m in named if _of(answers, registered, type(m))]
+        chosen = _registered_modules(named)
     else:
         items = list(activations)
         classes = tuple(a for a in items if isinstance(a, type))

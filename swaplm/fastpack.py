@@ -105,15 +105,17 @@ def pack(x: torch.Tensor, out: torch.Tensor, nonnegative: bool = False) -> bool:
     return False
 
 
-TABLE_LIMIT = 1 << 24  # bytes of the per-copy seen tables of :func:`seen_table` (K · 2^N)
+TABLE_LIMIT = 1 << 21  # bytes of the per-copy seen tables of :func:`seen_table` (K · 2^N bits: K · 2^N <= 2^24)
 
 
 def seen_table(k: int, n: int):
-    """Per-copy tables of seen one-word ReLU-like codes (every code < 2^N): (seen (K, 2^N) uint8, counts (K,)
-    int64), or None when N > 32 or the tables would exceed :data:`TABLE_LIMIT` (the caller keeps codes)."""
-    if n > 32 or k << n > TABLE_LIMIT:
+    """Per-copy tables of seen one-word ReLU-like codes (every code < 2^N): (seen (K, ceil(2^N / 64)) uint64, one
+    bit per code, counts (K,) int64, N), or None when N > 32 or the tables would exceed :data:`TABLE_LIMIT` (the
+    caller keeps codes). Bits rather than bytes: the table of N = 16 is 8 KB, so marking stays in L1."""
+    words = max(1, (1 << n) >> 6) if n <= 32 else 0
+    if not words or k * words * 8 > TABLE_LIMIT:
         return None
-    return np.zeros((k, 1 << n), dtype=np.uint8), np.zeros(k, dtype=np.int64)
+    return np.zeros((k, words), dtype=np.uint64), np.zeros(k, dtype=np.int64), n
 
 
 def pack_mark(out: torch.Tensor, table, k: int = 1, n: int | None = None) -> bool:
@@ -124,7 +126,7 @@ def pack_mark(out: torch.Tensor, table, k: int = 1, n: int | None = None) -> boo
     outputs through :func:`pack`. ``n``: N, when the caller knows it (else read from the table's size)."""
     a = (out.detach() if out.is_contiguous() else out.detach().contiguous()).numpy()
     if n is None:
-        n = table[0].shape[1].bit_length() - 1
+        n = table[2]
     v = a.size // n
     if _kernel.pack_mark(a.view(_INT[a.dtype]).reshape(n, v), _EXPONENT[a.dtype], table[0], table[1], v // k, 0, v):
         return bool(out.sum().isnan())

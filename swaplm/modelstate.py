@@ -28,14 +28,56 @@ class ModelState:
     training: dict
 
 
-def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, modules=None) -> ModelState:
-    """Copy of the model's parameters (``params``) and buffers (``buffers``) and its per-module train flags.
-    Only what a caller can change needs saving: a forward changes buffers (BatchNorm statistics), a re-init
-    changes parameters. ``modules``: ``list(model.modules())`` when the caller has it already."""
+_PLAIN_BN = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
+
+
+def hold_norm_stats(modules) -> list[nn.Module]:
+    """Stop the running-statistics updates of torch's own BatchNorm layers (the exact classes BatchNorm1d/2d/3d,
+    not subclasses) among ``modules`` until :func:`release_norm_stats`: their ``track_running_stats`` flag is
+    cleared, so a train-mode forward normalises with the batch statistics as before but leaves the buffers alone
+    (its output is unchanged, tests/test_modelstate.py), and an eval-mode forward, which uses the buffers, is as
+    before. Returns the layers held. Cheaper than saving and restoring their three buffers on every score."""
+    held = [m for m in modules if type(m) in _PLAIN_BN and m.track_running_stats]
+    for m in held:  # a plain attribute: set in the instance dict (what Module.__setattr__ ends up doing, ~10x faster)
+        m.__dict__["track_running_stats"] = False
+    return held
+
+
+def release_norm_stats(held: list[nn.Module]) -> None:
+    """Undo :func:`hold_norm_stats`."""
+    for m in held:
+        m.__dict__["track_running_stats"] = True
+
+
+def named_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``list(model.named_modules())``, the same pairs in the same order (depth first, each module once, under
+    its first name), built by one recursive walk instead of nested generators: about a third faster, and the
+    engine walks the model on every score."""
+    out, seen = [], set()
+
+    def visit(prefix: str, m: nn.Module) -> None:
+        seen.add(m)
+        out.append((prefix, m))
+        for name, child in m._modules.items():
+            if child is not None and child not in seen:
+                visit(f"{prefix}.{name}" if prefix else name, child)
+
+    visit("", model)
+    return out
+
+
+def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, modules=None,
+             modes: bool = True, held=()) -> ModelState:
+    """Copy of the model's parameters (``params``) and buffers (``buffers``) and its per-module train flags
+    (``modes``). Only what a caller can change needs saving: a forward changes buffers (BatchNorm statistics), a
+    re-init changes parameters, a mode switch the flags. ``modules``: ``list(model.modules())`` when the caller
+    has it already; ``held``: layers from :func:`hold_norm_stats`, whose buffers are not saved."""
     mods = list(model.modules()) if modules is None else modules
     # only the kinds being saved are tracked (a forward does not replace parameter objects)
     stores = [m._parameters for m in mods if m._parameters] if params else []
-    stores += [m._buffers for m in mods if m._buffers] if buffers else []
+    if buffers:
+        skip = set(held)
+        stores += [m._buffers for m in mods if m._buffers and m not in skip]
     slots = [(store, name, t) for store in stores for name, t in store.items() if t is not None]
     first = {}
     for i, (_, _, t) in enumerate(slots):
@@ -44,7 +86,7 @@ def snapshot(model: nn.Module, params: bool = True, buffers: bool = True, module
         copies = iter(torch._foreach_clone([slots[i][2] for i in first.values()]) if first else [])
     saved = set(first.values())
     slots = [(store, name, t, next(copies) if i in saved else None) for i, (store, name, t) in enumerate(slots)]
-    return ModelState(slots, {m: m.training for m in mods})
+    return ModelState(slots, {m: m.training for m in mods} if modes else {})
 
 
 def restore(model: nn.Module, state: ModelState, clear_grads: bool = False) -> None:
@@ -115,4 +157,4 @@ def no_tf32():
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = cuda, cudnn
 
 
-__all__ = ["ModelState", "snapshot", "restore", "to_device", "batch_len", "no_tf32"]
+__all__ = ["ModelState", "named_modules", "snapshot", "restore", "hold_norm_stats", "release_norm_stats", "to_device", "batch_len", "no_tf32"]

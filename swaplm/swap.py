@@ -27,7 +27,8 @@ from . import activations as _acts
 from . import fastpack as _fastpack
 from .errors import SwapError
 from .init import gaussian_init, get_init
-from .modelstate import batch_len, restore, snapshot, to_device
+from .modelstate import (batch_len, hold_norm_stats, named_modules, release_norm_stats, restore, snapshot,
+                         to_device)
 
 BINCOUNT_LIMIT = 1 << 22  # one-word codes below this are counted with a histogram instead of a sort
 CHUNK_ELEMENTS = 1 << 22  # elements of an (N, V) slice packed at once (bounds temporary memory to a few MB)
@@ -444,6 +445,8 @@ def count_params(model: nn.Module, named=None) -> int:
         return sum(p.numel() for name, p in model.named_parameters() if "auxiliary" not in name)
     seen, total = set(), 0
     for prefix, m in named:
+        if not m._parameters:
+            continue
         aux = "auxiliary" in prefix  # (the word has no dot, so it is in "prefix.key" iff in one of them)
         for key, p in m._parameters.items():
             if p is not None and id(p) not in seen:
@@ -480,6 +483,24 @@ def _seed(seed: int, device: torch.device) -> None:
         torch.cuda.manual_seed_all(seed)
     elif device.type != "cpu":
         torch.manual_seed(seed)
+
+
+class _rng_kept:
+    """``torch.random.fork_rng`` for one device, in fewer steps (it is paid once per score): the CPU generator's
+    state, and the CUDA one of a CUDA ``device``, are put back on exit."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device if device.type == "cuda" else None
+
+    def __enter__(self):
+        self.cpu = torch.default_generator.get_state()
+        self.gpu = torch.cuda.get_rng_state(self.cuda) if self.cuda is not None else None
+
+    def __exit__(self, *exc):
+        torch.default_generator.set_state(self.cpu)
+        if self.gpu is not None:
+            torch.cuda.set_rng_state(self.gpu, self.cuda)
+        return False
 
 
 def _record(model, inputs, hooked, n, mask, copies=1, stage=True) -> "_Collector":
@@ -624,7 +645,7 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     n = batch_size(inputs)
     if n < 2:
         raise SwapError(f"SWAP needs a batch of at least 2 samples, got {n}")
-    named = list(model.named_modules())  # one traversal for the hooks, the parameter count and the snapshot
+    named = named_modules(model)  # one traversal for the hooks, the parameter count and the snapshot
     device = input_device(model, named)
     inputs = _to(inputs, device)
     mask = None
@@ -636,13 +657,16 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
     factor = regularise.factor(params) if regularise is not None else 1.0
 
     t0 = time.perf_counter()
-    # what a forward (BN running stats) or a re-init can change, to be put back afterwards
-    state = snapshot(model, params=init_fn is not None, modules=[m for _, m in named])
+    want = repeats > 1 and (vectorise if vectorise is not None else init_fn is not None)
+    modules = [m for _, m in named]
+    # torch's BatchNorm layers leave their running statistics alone (the Gaussian re-init does not touch them
+    # either); what else a forward, a re-init or a mode switch can change is put back afterwards
+    held = hold_norm_stats(modules) if init_fn is None or init_fn is gaussian_init else []
+    state = snapshot(model, params=init_fn is not None, modules=modules, modes=mode is not None or want, held=held)
     counts, neurons, calls, skipped = [], 0, 0, ()
     path, fallback = "loop", ""
-    want = repeats > 1 and (vectorise if vectorise is not None else init_fn is not None)
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        with _rng_kept(device):
             if want:
                 from . import vectorised as vec
 
@@ -670,6 +694,7 @@ def swap_score(model: nn.Module, inputs, *, repeats: int = 1, init: str | None =
                     calls, skipped = col.calls, tuple(sorted(set(col.skipped)))
     finally:
         restore(model, state)
+        release_norm_stats(held)
     raw = sum(counts) / len(counts)
     return SwapResult(score=raw * factor, raw_score=raw, neurons=neurons, samples=n,
                       saturation=raw / neurons if neurons else 0.0, repeats=repeats,

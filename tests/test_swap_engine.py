@@ -192,6 +192,29 @@ def test_hooks_removed_on_error():
     assert all(not m._forward_hooks for m in model.modules())
 
 
+@pytest.mark.parametrize("n", [5, 16, 33, 70])
+def test_train_mode_batchnorm_matches_definition_and_keeps_its_statistics(n):
+    """The engine holds BatchNorm's running statistics instead of saving them: the counts are those of a
+    forward that does update them (the naive reference, on a copy), and nothing moves, even after an error."""
+    import copy
+
+    model = tiny_cnn(3).train()
+    reference = copy.deepcopy(model)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(n, 3, 6, 6)
+    res = swap_score(model, x)
+    assert (res.raw_score, res.neurons) == naive_swap(reference, x)
+    assert not torch.equal(reference[1].running_mean, before["1.running_mean"])  # the reference's did move
+    with torch.no_grad():
+        model[3].weight[0, 0, 0, 0] = float("nan")
+    with pytest.raises(SwapError, match="NaN"):
+        swap_score(model, x)
+    with torch.no_grad():
+        model[3].weight[0, 0, 0, 0] = before["3.weight"][0, 0, 0, 0]
+    assert model[1].track_running_stats
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+
+
 def test_seeded_repeats_are_bit_identical_and_seed_matters():
     model = tiny_cnn(2).train()
     x = torch.randn(16, 3, 8, 8)
