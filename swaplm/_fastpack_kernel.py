@@ -69,8 +69,8 @@ def _nonneg(bits, emask, codes, seen, counts, per_copy, start, stop, mark):  # p
 def pack_mark(bits, emask, seen, counts, per_copy, start, stop):  # pragma: no cover - compiled
     """Columns start:stop of a ReLU-like output (N <= 32, V) as integer bits (see _nonneg_block), packed as
     pack() does, but each code is marked in the seen table of its copy (column // per_copy) instead of being
-    written out: ``seen`` (K, ceil(2^N / 64)) uint64 bit tables, ``counts`` (K,) gains the codes seen for the first time. True if
-    the columns hold a NaN or an infinity."""
+    written out: ``seen`` (K, ceil(2^N / 64)) uint64 bit tables, ``counts`` (K,) gains the codes seen for the
+    first time. True if the columns hold a NaN or an infinity."""
     return _nonneg(bits, emask, np.zeros((1, 1), dtype=np.int64), seen, counts, per_copy, start, stop, True)
 
 

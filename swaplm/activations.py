@@ -14,6 +14,7 @@ from typing import Iterable
 import torch.nn as nn
 
 from .errors import SwapError
+from .modelstate import named_modules
 
 _TORCH = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.PReLU, nn.RReLU, nn.ELU, nn.CELU, nn.SELU, nn.GELU, nn.SiLU,
           nn.Mish, nn.Hardswish, nn.Softplus)
@@ -100,7 +101,7 @@ def select(model: nn.Module, activations: Iterable[type | str] | None = None,
     names (``"encoder.layer.*.intermediate.*"``). Raises :class:`SwapError` naming the module types the model
     does contain when nothing matches.
     """
-    named = list(model.named_modules()) if named is None else named
+    named = named_modules(model) if named is None else named
     if activations is None:  # the registry's classes, answered once per module type
         chosen = _registered_modules(named)
     else:
