@@ -1,4 +1,4 @@
-"""DARTS-1000 speed check for reports/engine.md (issue #13): the full no-cache bench, timed by the run itself,
+"""DARTS-1000 speed check for reports/engine.md: the full no-cache bench, timed by the run itself,
 and the per-architecture scores of the fast engine against the plain one on a subset.
 
     OMP_WAIT_POLICY=PASSIVE python benchmarks/darts_speed.py --out reports/engine.md

@@ -5,10 +5,10 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from swaplm import models, swap_score
 from swaplm.data import make_batch
+from swaplm.report import markdown_table, write_section
 
 CASES = [("builtin:minilm", "pretrained"), ("builtin:bert-small", "random")]
 
@@ -28,18 +28,15 @@ def main() -> None:
                                max_length=args.max_length, seed=0)
             res = swap_score(net, batch)
             ref = ref if ref is not None else res.score
-            rows.append(f"| {name} ({init}) | {dtype} | {res.score:,.0f} | {res.neurons:,} | "
-                        f"{100 * (res.score - ref) / ref:+.3f} % |")
+            rows.append([f"{name} ({init})", dtype, f"{res.score:,.0f}", f"{res.neurons:,}",
+                         f"{100 * (res.score - ref) / ref:+.3f} %"])
     section = ["## SWAP in lower precision", "",
                f"Command: `python benchmarks/dtype.py --out {args.out}`; N = {args.n} WikiText-2 blocks of "
                f"{args.max_length} tokens, eval mode, CPU; the difference is against float32 on the same model "
                "and batch (a sign near zero can flip when activations are rounded).", "",
-               "| model | dtype | SWAP | neurons | vs float32 |", "|---|---|---:|---:|---:|", *rows, ""]
-    from swaplm.report import write_section
-
+               markdown_table(["model", "dtype", "SWAP", "neurons", "vs float32"], rows, align="llrrr"), ""]
     write_section(args.out, "dtype", section)
-    path = Path(args.out)
-    print(f"wrote the dtype section of {path}")
+    print(f"wrote the dtype section of {args.out}")
 
 
 if __name__ == "__main__":

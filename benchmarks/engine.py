@@ -30,6 +30,7 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 
 from swaplm import activations, swap_score
+from swaplm.report import provenance_footer, strip_provenance
 from swaplm.swap import batch_size, forward
 
 
@@ -213,7 +214,8 @@ def main() -> None:
     if args.out:
         policy = os.environ.get("OMP_WAIT_POLICY")
         cmd = (f"OMP_WAIT_POLICY={policy} " if policy else "") + "python benchmarks/engine.py " + " ".join(sys.argv[1:])
-        Path(args.out).write_text(_header(cmd, f"OpenMP wait policy {policy or 'unset (spinning)'}") + table + "\n")
+        Path(args.out).write_text(_header(cmd, f"OpenMP wait policy {policy or 'unset (spinning)'}") + table + "\n\n"
+                                  + provenance_footer())
 
 
 def _header(cmd: str, policy: str) -> str:
@@ -226,10 +228,10 @@ def _header(cmd: str, policy: str) -> str:
             f"allocated during the call (torch profiler; weights and batch excluded). Naive SWAP on the transformers: "
             f"≥ twice the float32 (neurons × N) matrix it concatenates (the matrix and its sign are alive together) "
             f"(the profiler cannot parse the millions of events of its `torch.unique`). swaplm packs every hooked "
-            f"output in its hook with the one-pass numba kernel of `swaplm/fastpack.py` (numba installed; "
+            f"output in its hook with the one-pass numba kernel of `swaplm/engine/fastpack.py` (numba installed; "
             f"`SWAPLM_NUMBA=0` gives the torch packer; when every hooked module is ReLU-like and N <= 32 the kernel marks each "
             f"code in a per-copy table of seen patterns instead of keeping it, so nothing is left to count after the forward) and walks the model's modules once per score. The repeats case compares 32 × (Gaussian "
-            f"re-init + bare forward) with swaplm's looped and vectorised repeats (`swaplm/vectorised.py`); its score "
+            f"re-init + bare forward) with swaplm's looped and vectorised repeats (`swaplm/engine/vectorised.py`); its score "
             f"column is the mean count over the 32 repeats, equal for both paths. The machine (2 cores) was shared "
             f"with other jobs while this ran: ratios within one run are the figures to read, absolute times are noisy.\n\n")
 
@@ -259,10 +261,10 @@ def main_policies(args) -> None:
             label = f", run {i} of {len(runs)}" if len(runs) > 1 else ""
             text += f"## OMP_WAIT_POLICY={policy}{label}\n\n" + head + rows + "\n"
     out = Path(args.out)
-    old = out.read_text(encoding="utf-8") if out.exists() else ""
+    old = strip_provenance(out.read_text(encoding="utf-8")) if out.exists() else ""
     if "<!-- " in old:  # keep the marked sections other benchmarks wrote (scaling, dtype, darts_speed)
-        text += "\n" + old[old.index("<!-- "):]
-    out.write_text(text, encoding="utf-8")
+        text += "\n" + old[old.index("<!-- "):].rstrip("\n") + "\n\n"
+    out.write_text(text + provenance_footer(), encoding="utf-8")
 
 
 def ratio_summary(parts: dict[str, list[str]]) -> str:

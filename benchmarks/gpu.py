@@ -99,26 +99,26 @@ def main() -> None:
     d_eq, d_n, d_rel = _agreement(darts, list(range(n_agree_d)), device)
     f_eq, f_n, f_rel = _agreement(flex, list(range(n_agree_f)), device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU (dry run)"
-    import swaplm
-    import transformers
+    from swaplm.report import markdown_table, provenance_footer, versions
 
     lines = [f"# swaplm on {name}", "", f"Command: `bash benchmarks/gpu.sh` (`python {' '.join(sys.argv)}`)", "",
-             f"torch {torch.__version__}, transformers {transformers.__version__}, swaplm {swaplm.__version__}; "
+             ", ".join(f"{k} {v}" for k, v in versions().items()) + "; "
              f"TF32 off in every scored forward. Every figure below was measured by this script in one run "
-             f"({time.perf_counter() - t0:.0f} s).", "",
-             "| what | value |", "|---|---:|",
-             f"| DARTS, reference protocol (N = 16, 32 re-inits), {n_darts} archs | {60 * n_darts / dsec:.0f} archs/min |",
-             f"| FlexiBERT reference build (N = 128, L = 128), {n_flex} records | {60 * n_flex / fsec:.1f} archs/min |",
-             f"| BERT-base N = 128, L = 128: bare forward / SWAP | {bt['bare']:.3f} s / {bt['swap']:.3f} s "
-             f"({bt['swap'] / bt['bare']:.2f}×) |"]
+             f"({time.perf_counter() - t0:.0f} s).", ""]
+    rows = [(f"DARTS, reference protocol (N = 16, 32 re-inits), {n_darts} archs", f"{60 * n_darts / dsec:.0f} archs/min"),
+            (f"FlexiBERT reference build (N = 128, L = 128), {n_flex} records", f"{60 * n_flex / fsec:.1f} archs/min"),
+            ("BERT-base N = 128, L = 128: bare forward / SWAP",
+             f"{bt['bare']:.3f} s / {bt['swap']:.3f} s ({bt['swap'] / bt['bare']:.2f}×)")]
     if peaks:
-        lines.append(f"| BERT-base peak memory (max_memory_allocated): bare / SWAP | {peaks['bare'] / 2**20:.0f} MiB / "
-                     f"{peaks['swap'] / 2**20:.0f} MiB ({peaks['swap'] / max(peaks['bare'], 1):.2f}×) |")
-    lines += [f"| CPU vs GPU, DARTS: identical scores | {d_eq} / {d_n} (largest relative difference {d_rel:.2e}) |",
-              f"| CPU vs GPU, FlexiBERT: identical scores | {f_eq} / {f_n} (largest relative difference {f_rel:.2e}) |",
-              "", f"ρ on the timed subsets (not the headline): DARTS swap vs CIFAR-10 "
+        rows.append(("BERT-base peak memory (max_memory_allocated): bare / SWAP",
+                     f"{peaks['bare'] / 2**20:.0f} MiB / {peaks['swap'] / 2**20:.0f} MiB "
+                     f"({peaks['swap'] / max(peaks['bare'], 1):.2f}×)"))
+    rows += [("CPU vs GPU, DARTS: identical scores", f"{d_eq} / {d_n} (largest relative difference {d_rel:.2e})"),
+             ("CPU vs GPU, FlexiBERT: identical scores", f"{f_eq} / {f_n} (largest relative difference {f_rel:.2e})")]
+    lines += [markdown_table(["what", "value"], rows, align="lr"), "",
+              f"ρ on the timed subsets (not the headline): DARTS swap vs CIFAR-10 "
               f"{dres.correlations()['swap']['cifar10']['spearman']:.3f}; FlexiBERT swap vs GLUE "
-              f"{fres.correlations()['swap']['glue']['spearman']:.3f}.", ""]
+              f"{fres.correlations()['swap']['glue']['spearman']:.3f}.", "", provenance_footer()]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
     print(f"wrote {args.out}")
 

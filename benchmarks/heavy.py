@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from swaplm.report import provenance_footer
+
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +43,7 @@ def main() -> None:
     if out.returncode != 0:
         text += ["## Output tail (the run did not pass)", "", "```", *lines[-40:], *out.stderr.splitlines()[-20:],
                  "```", ""]
-    Path(args.out).write_text("\n".join(text), encoding="utf-8")
+    Path(args.out).write_text("\n".join([*text, provenance_footer()]), encoding="utf-8")
     print(f"wrote {args.out} (exit {out.returncode}, {wall:.0f} s)")
     sys.exit(out.returncode)
 

@@ -26,7 +26,7 @@ import numpy as np
 from swaplm import stats
 from swaplm.bench import run_bench, split
 from swaplm.proxies import available
-from swaplm.report import ci_text, fmt, render_table, write_report
+from swaplm.report import cited_section, interval_text, markdown_table, write_report
 from swaplm.spaces import get_space
 from swaplm.swap import Regularise
 
@@ -47,12 +47,6 @@ CITED = [
 ]
 
 
-def cited_section() -> str:
-    return ("Not computed by swaplm; quoted with their source for comparison only. Every other figure in this "
-            "report was computed by the command above.\n\n"
-            + render_table([list(c) for c in CITED], ["what", "figure", "source"]))
-
-
 def beats_swap(result, task: str = "cifar10") -> str:
     """One computed sentence naming every proxy or baseline whose Spearman ρ is above SWAP's."""
     corr = result.correlations(intervals=True)
@@ -61,8 +55,8 @@ def beats_swap(result, task: str = "cifar10") -> str:
                      and c[task]["spearman"] > swap), key=lambda x: -x[1])
     if not better:
         return f"No other proxy or baseline ranks above SWAP (ρ {swap:.3f}) on all {len(result.rows)} archs."
-    return (f"Ranking above SWAP (ρ {ci_text(swap, corr['swap'][task]['spearman_ci'])}) on all "
-            f"{len(result.rows)} archs: " + ", ".join(f"**{n}** ρ {ci_text(r, corr[n][task]['spearman_ci'])}"
+    return (f"Ranking above SWAP (ρ {interval_text(swap, corr['swap'][task]['spearman_ci'])}) on all "
+            f"{len(result.rows)} archs: " + ", ".join(f"**{n}** ρ {interval_text(r, corr[n][task]['spearman_ci'])}"
                                                       for n, r in better) + ".")
 
 
@@ -89,11 +83,11 @@ def halves_table(result, names) -> str:
 
     def cell(p, n, stat):
         c = parts[p][n]["cifar10"]
-        return ci_text(c[stat], c.get(f"{stat}_ci"))
+        return interval_text(c[stat], c.get(f"{stat}_ci"))
 
     rows = [[n, *(cell(p, n, "spearman") for p in parts), *(cell(p, n, "kendall") for p in parts)] for n in names]
     cols = ["proxy", *(f"ρ {p}" for p in parts), *(f"τ {p}" for p in parts)]
-    return render_table(rows, cols)
+    return markdown_table(cols, rows)
 
 
 def ablation(space, workers: int, stride: int, limit: int | None = None) -> tuple[str, float]:
@@ -109,19 +103,19 @@ def ablation(space, workers: int, stride: int, limit: int | None = None) -> tupl
                                 workers=workers, progress=False)
                 c = res.correlations(intervals=True)["swap"]["cifar10"]
                 mean_swap = float(np.mean([r.values["swap"] for r in res.rows]))
-                cells.append(ci_text(c["spearman"], c["spearman_ci"]))
+                cells.append(interval_text(c["spearman"], c["spearman_ci"]))
                 print(f"ablation {source} N={n} repeats={repeats}: ρ={c['spearman']:.3f} "
                       f"(mean SWAP {mean_swap:.0f})", flush=True)
             rows.append([source, n, *cells])
             means.append([source, n, mean_swap, f"2^{n} = {2 ** n:,}" if n <= 16 else f"2^{n}"])
-    table = render_table(rows, ["inputs", "N", "ρ repeats=1", "ρ repeats=8", "ρ repeats=32"])
+    table = markdown_table(["inputs", "N", "ρ repeats=1", "ρ repeats=8", "ρ repeats=32"], rows)
     return (f"Spearman ρ of SWAP vs CIFAR-10 accuracy on {len(ids)} archs (ids 0, {stride}, {2 * stride}, …, "
             f"{ids[-1]}); Gaussian re-init, train mode, seed 0. Real inputs: the first N CIFAR-10 training images "
             f"(mean/std normalised); noise: N(0, 1) images of the same shape. A ReLU unit's pattern over N samples "
             f"has at most 2^N values, so at N = 8 SWAP is capped at {2 ** 8}; ρ is undefined (—) where every "
             f"architecture reaches the cap. Brackets: 95 % bootstrap interval. Mean SWAP per cell "
             f"(repeats = 32):\n\n" + table
-            + "\n\n" + render_table(means, ["inputs", "N", "mean SWAP", "max possible (2^N, ReLU)"]),
+            + "\n\n" + markdown_table(["inputs", "N", "mean SWAP", "max possible (2^N, ReLU)"], means),
             time.perf_counter() - t0)
 
 
@@ -160,8 +154,8 @@ def main() -> None:
         reg = [r.values["swap"] * np.exp(-((r.values["params"] / 1e3 - m) ** 2) / sg) for r in tune_rows]
         return stats.bootstrap_ci(reg, tune_acc)
 
-    top = render_table([[m, s, ci_text(r, tuned_ci(m, s))] for m, s, r in grid[:8]],
-                       ["μ (k params)", "σ", "ρ on 0–499 [95 % CI]"])
+    top = markdown_table(["μ (k params)", "σ", "ρ on 0–499 [95 % CI]"],
+                         [[m, s, interval_text(r, tuned_ci(m, s))] for m, s, r in grid[:8]])
     sections.append(("How μ and σ were chosen",
                      f"Grid search over μ ∈ {MU_GRID} and σ ∈ {SIGMA_GRID} (Θ in thousands of parameters, factor "
                      f"exp(-(Θ-μ)²/σ)), maximising Spearman ρ of `swap × factor` on archs 0–499, using the "
@@ -171,10 +165,10 @@ def main() -> None:
     params = [r.values["params"] for r in final.rows]
     swap_vals = [r.values["swap"] for r in final.rows]
     sections.append(("Checks against the benchmark file",
-                     f"- params ρ computed here: {ci_text(stats.spearman(params, acc), stats.bootstrap_ci(params, acc))}"
+                     f"- params ρ computed here: {interval_text(stats.spearman(params, acc), stats.bootstrap_ci(params, acc))}"
                      f"; proxy-network parameters {min(params) / 1e3:.3f}–{max(params) / 1e3:.3f} k.\n"
                      f"- SWAP values {min(swap_vals):.1f}–{max(swap_vals):.1f} (mean over {final.settings.get('repeats')} "
-                     f"re-inits); SWAP ρ here {ci_text(stats.spearman(swap_vals, acc), stats.bootstrap_ci(swap_vals, acc))}.\n"
+                     f"re-inits); SWAP ρ here {interval_text(stats.spearman(swap_vals, acc), stats.bootstrap_ci(swap_vals, acc))}.\n"
                      "- Compare with the cited figures in the last section."))
     timing = [f"- tuning run (swap + params, {len(base.rows)} archs, {args.workers} worker processes): "
               f"{base_seconds:.0f} s this invocation ({base.computed} of {len(base.rows)} archs scored now, the rest "
@@ -200,7 +194,7 @@ def main() -> None:
         text, abl_seconds = ablation(space, args.workers, args.ablation_stride, args.limit)
         sections.append(("Ablation: batch size, repeats, real vs noise inputs",
                          text + f"\n\nAblation wall time: {abl_seconds:.0f} s."))
-    sections.append(("Cited figures (not computed here)", cited_section()))
+    sections.append(("Cited figures (not computed here)", cited_section(CITED)))
     cmd = "OMP_WAIT_POLICY=PASSIVE python benchmarks/report_darts.py " + " ".join(sys.argv[1:])
     write_report(final, args.out, command=cmd, title=f"SWAP on {len(final.rows)} DARTS architectures (CIFAR-10)",
                  extra_sections=sections, plots=["swap", "swap_reg", "params"])

@@ -31,7 +31,7 @@ import torch
 
 from swaplm import stats, swap_score
 from swaplm.bench import run_bench, split
-from swaplm.report import ci_text, provenance_rows, render_table, write_report
+from swaplm.report import cited_section, interval_text, markdown_table, provenance_rows, write_report
 from swaplm.spaces import get_space
 from swaplm.swap import Regularise
 
@@ -53,19 +53,13 @@ CITED = [
 ]
 
 
-def cited_section() -> str:
-    return ("Not computed by swaplm; quoted with their source for comparison only. Every other figure in this "
-            "report was computed by the command above.\n\n"
-            + render_table([list(c) for c in CITED], ["what", "figure", "source"]))
-
-
 def _cell(c: dict, stat: str = "spearman") -> str:
-    return ci_text(c[stat], c.get(f"{stat}_ci"))
+    return interval_text(c[stat], c.get(f"{stat}_ci"))
 
 
 def _within(c: dict) -> str:
     w = c.get("within_strata")
-    return ci_text(w["spearman_mean"], w.get("spearman_mean_ci")) if w else "—"
+    return interval_text(w["spearman_mean"], w.get("spearman_mean_ci")) if w else "—"
 
 
 def verdict(result, task: str = "glue") -> str:
@@ -113,7 +107,7 @@ def _verdict(result, mu, sigma, grid) -> str:
 def per_task_table(result, names) -> str:
     corr = result.correlations(intervals=True)
     rows = [[n, *(_cell(corr[n][t]) for t in result.tasks)] for n in names]
-    return render_table(rows, ["proxy / baseline", *result.tasks])
+    return markdown_table(["proxy / baseline", *result.tasks], rows)
 
 
 def halves_table(result, names, task="glue") -> str:
@@ -123,15 +117,14 @@ def halves_table(result, names, task="glue") -> str:
                             "250–499 (held out)": HOLDOUT_IDS}.items() if have.intersection(ids)}, intervals=True)
     rows = [[n, *(_cell(parts[p][n][task]) for p in parts), *(_cell(parts[p][n][task], "kendall") for p in parts)]
             for n in names]
-    return render_table(rows, ["proxy / baseline", *(f"ρ {p}" for p in parts), *(f"τ {p}" for p in parts)])
+    return markdown_table(["proxy / baseline", *(f"ρ {p}" for p in parts), *(f"τ {p}" for p in parts)], rows)
 
 
 def glue_table(result) -> str:
     """ρ, τ and the mean within-strata ρ on GLUE, each with its interval, for every proxy and baseline."""
     corr = result.correlations(intervals=True)
-    return render_table([[n, _cell(c["glue"]), _cell(c["glue"], "kendall"), _within(c["glue"])]
-                         for n, c in corr.items()],
-                        ["proxy / baseline", "ρ", "τ", "mean ρ within (layers, hidden) strata"])
+    rows = [[n, _cell(c["glue"]), _cell(c["glue"], "kendall"), _within(c["glue"])] for n, c in corr.items()]
+    return markdown_table(["proxy / baseline", "ρ", "τ", "mean ρ within (layers, hidden) strata"], rows)
 
 
 def saturation(space, stride: int, workers: int, limit: int | None = None) -> tuple[str, float, int, int]:
@@ -153,11 +146,11 @@ def saturation(space, stride: int, workers: int, limit: int | None = None) -> tu
         rows.append([n, data or "wikitext2 blocks (no padding)", padding, float(swaps.mean()), float(sat.mean()),
                      float(sat.min()), _cell(corr["swap"]["glue"]), _cell(corr["num_layers"]["glue"]),
                      _cell(corr["sum_feed_forward"]["glue"]),
-                     ci_text(stats.spearman(swaps, sff), stats.bootstrap_ci(swaps, sff))])
+                     interval_text(stats.spearman(swaps, sff), stats.bootstrap_ci(swaps, sff))])
         print(f"saturation N={n} data={data} padding={padding}: mean sat {sat.mean():.3f}, "
               f"ρ={corr['swap']['glue']['spearman']:.3f}", flush=True)
-    table = render_table(rows, ["N", "data", "padding", "mean SWAP", "mean saturation", "min saturation",
-                                "ρ(SWAP, GLUE)", "ρ(#layers, GLUE)", "ρ(ΣFF, GLUE)", "ρ(SWAP, ΣFF)"])
+    table = markdown_table(["N", "data", "padding", "mean SWAP", "mean saturation", "min saturation",
+                            "ρ(SWAP, GLUE)", "ρ(#layers, GLUE)", "ρ(ΣFF, GLUE)", "ρ(SWAP, ΣFF)"], rows)
     text = (f"Reference build, HF default init, train mode, one pass, {len(ids)} records (ids 0, {stride}, …, "
             f"{ids[-1]}). Saturation = SWAP / hooked neurons (1.0: every neuron's pattern distinct). "
             "`padding=reference` counts padded positions as the published code did; `mask` sets them to the "
@@ -264,12 +257,11 @@ def main() -> None:
             timings.append(_timing(f"{build} build, every proxy on {len(ids)} records at N = {args.baseline_n}",
                                    allp, time.perf_counter() - t0))
             corr, mean_s = allp.correlations(intervals=True), allp.mean_seconds()
-            table = render_table([[p, _cell(corr[p]["glue"]), _cell(corr[p]["glue"], "kendall"), _within(corr[p]["glue"]),
-                                   *(_cell(corr[p][t]) for t in allp.tasks if t != "glue"),
-                                   mean_s.get(p), allp.failures().get(p, 0)]
-                                  for p in [*allp.proxies, *allp.features]],
-                                 ["proxy", "GLUE ρ", "GLUE τ", "GLUE ρ within strata",
-                                  *(f"{t} ρ" for t in allp.tasks if t != "glue"), "s / record", "failed"])
+            rows = [[p, _cell(corr[p]["glue"]), _cell(corr[p]["glue"], "kendall"), _within(corr[p]["glue"]),
+                     *(_cell(corr[p][t]) for t in allp.tasks if t != "glue"), mean_s.get(p), allp.failures().get(p, 0)]
+                    for p in [*allp.proxies, *allp.features]]
+            table = markdown_table(["proxy", "GLUE ρ", "GLUE τ", "GLUE ρ within strata",
+                                    *(f"{t} ρ" for t in allp.tasks if t != "glue"), "s / record", "failed"], rows)
             sections.append((f"{build.capitalize()} build: every proxy on a subset",
                              f"All registered proxies on {len(ids)} records (ids 0, {args.baseline_stride}, …, "
                              f"{ids[-1]}) with N = {args.baseline_n} packed WikiText-2 blocks of 128 tokens (the "
@@ -296,7 +288,7 @@ def main() -> None:
     if "faithful" in results and ref is not None:
         sections.insert(0, (f"Faithful build (GLUE, all {len(results['faithful'].rows)})",
                             glue_table(results["faithful"])))
-    sections.append(("Cited figures (not computed here)", cited_section()))
+    sections.append(("Cited figures (not computed here)", cited_section(CITED)))
     cmd = "OMP_WAIT_POLICY=PASSIVE python benchmarks/report_flexibert.py " + " ".join(sys.argv[1:])
     write_report(main_result, args.out, command=cmd,
                  title=f"SWAP on {len(main_result.rows)} NAS-Bench-BERT architectures (GLUE)",

@@ -36,7 +36,9 @@ def main() -> None:
     ap.add_argument("--out", default=None, help="default reports/search_SPACE.md")
     args = ap.parse_args()
 
-    from swaplm.bench import default_cache_dir, run_bench
+    from swaplm.bench import run_bench
+    from swaplm.report import markdown_table, provenance_footer, strip_provenance
+    from swaplm.runner.store import default_cache_dir
     from swaplm.search.compare import compare, size_control
     from swaplm.search.run import resolve_task
     from swaplm.spaces import get_space
@@ -77,18 +79,17 @@ def main() -> None:
              f"SWAP-NAS in benchmark mode, budget 200, {args.size_seeds} seeds per setting; fitness swap_reg "
              f"= SWAP × exp(-(Θ-μ)²/σ) with Θ in {size['unit']} parameters, or plain SWAP under a hard limit. "
              f"Benchmark parameter counts range {min(params):,.0f}–{max(params):,.0f}.", "",
-             "| setting | found params (mean ± std) | max found | true score (mean ± std) |", "|---|---:|---:|---:|"]
-    lines += [f"| {r['setting']} | {r['params_mean']:,.0f} ± {r['params_std']:,.0f} | {r['params_max']:,.0f} | "
-              f"{r['truth_mean']:.2f} ± {r['truth_std']:.2f} |" for r in rows]
+             markdown_table(["setting", "found params (mean ± std)", "max found", "true score (mean ± std)"],
+                            [[r["setting"], f"{r['params_mean']:,.0f} ± {r['params_std']:,.0f}", f"{r['params_max']:,.0f}",
+                              f"{r['truth_mean']:.2f} ± {r['truth_std']:.2f}"] for r in rows], align="lrrr")]
     lines += ["", "## The default search", "",
               f"`swaplm {' '.join(default_cmd)}` (defaults: SWAP-NAS, budget 100, P = 20, S = 5, M = 5, seed 0; "
               f"run with an empty cache, so every evaluation is computed) took **{default_s:.0f} s** "
               f"as a whole process on this machine; it found `{default['best']}` ({default['params']:,.0f} parameters, "
               f"fitness {default['fitness']:,.1f}) in {default['evaluations']} evaluations.", ""]
     lines += ["", f"Filling the store (bench run: {bench.computed} computed, {bench.from_cache} from the store) took "
-              f"{fill_s:.1f} s; the whole report {time.perf_counter() - t0:.1f} s.", ""]
-    with open(out, "a", encoding="utf-8") as fh:
-        fh.write("\n".join(lines))
+              f"{fill_s:.1f} s; the whole report {time.perf_counter() - t0:.1f} s.", "", provenance_footer()]
+    out.write_text(strip_provenance(out.read_text(encoding="utf-8")) + "\n".join(lines), encoding="utf-8")
     print(f"wrote {out}")
 
 

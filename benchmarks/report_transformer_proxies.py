@@ -36,9 +36,10 @@ import numpy as np
 
 from swaplm import stats
 from swaplm.bench import run_bench
-from swaplm.proxies import available, get_proxy
-from swaplm.proxies.swap_variants import GRID, PROXIES as VARIANT_PROXIES
-from swaplm.report import ci_text, fmt, provenance_rows, render_table, versions
+from swaplm.proxies import available
+from swaplm.proxies.swap_variants import PROXIES as VARIANT_PROXIES
+from swaplm.report import (cited_section, fmt, interval_text, markdown_table, provenance_footer, provenance_rows,
+                           versions)
 from swaplm.spaces import get_space
 
 VARIANTS = [p.name for p in VARIANT_PROXIES]  # registered variants + grid (swap_pooled = SWAP itself)
@@ -105,8 +106,8 @@ def evaluate(values, truth, strata, hib=True, intervals=True) -> dict:
 
 def cells(c: dict) -> list[str]:
     w = c.get("within")
-    return [ci_text(c["spearman"], c.get("spearman_ci")), ci_text(c["kendall"], c.get("kendall_ci")),
-            ci_text(w["spearman_mean"], w.get("spearman_mean_ci")) if w else "—"]
+    return [interval_text(c["spearman"], c.get("spearman_ci")), interval_text(c["kendall"], c.get("kendall_ci")),
+            interval_text(w["spearman_mean"], w.get("spearman_mean_ci")) if w else "—"]
 
 
 def _score(c: dict, key: str) -> float:
@@ -191,12 +192,12 @@ def variant_study(result, names, baselines, boundary: int, criterion: str, ensem
     crit = "within-group mean ρ" if criterion == "within" else "overall ρ"
     md = (f"Tuning ids: {len(tune)} records with id < {boundary}; held out: {len(held)} records with id ≥ "
           f"{boundary}. Brackets: 95 % bootstrap intervals on the held-out records.\n\n"
-          + render_table(rows, ["proxy / baseline", "ρ tuning", "within ρ tuning", "ρ held out", "τ held out",
-                                "within-group mean ρ held out"])
+          + markdown_table(["proxy / baseline", "ρ tuning", "within ρ tuning", "ρ held out", "τ held out",
+                            "within-group mean ρ held out"], rows)
           + f"\n\nChosen on the tuning ids by {crit}: **`{best}`** (by overall ρ: `{best_overall}`).\n\n"
           "Rank-average ensembles (`swaplm.stats.rank_ensemble`), weights chosen on the tuning ids:\n\n"
-          + render_table(ens_rows, ["ensemble", f"{crit} tuning", "ρ held out", "τ held out",
-                                    "within-group mean ρ held out"]))
+          + markdown_table(["ensemble", f"{crit} tuning", "ρ held out", "τ held out",
+                            "within-group mean ρ held out"], ens_rows))
     return md, {"best": best, "best_overall": best_overall, "tuned": tuned, "ensembles": ens_best}
 
 
@@ -237,8 +238,8 @@ def other_proxies(build: str, args, ids):
         rows.append([n, len(every), *cells(c_all), fmt(c_tune["within"]["spearman_mean"]), *cells(c_held)])
     usable_names = usable(res, names)
     best = max(usable_names, key=lambda n: _score(tuned[n][0], "within"))
-    md = (render_table(rows, ["proxy / baseline", "n (all)", "ρ all", "τ all", "within ρ all", "within ρ tuning",
-                              "ρ held out", "τ held out", "within ρ held out"])
+    md = (markdown_table(["proxy / baseline", "n (all)", "ρ all", "τ all", "within ρ all", "within ρ tuning",
+                          "ρ held out", "τ held out", "within ρ held out"], rows)
           + f"\n\nChosen on the tuning ids (ids < 250) by within-group mean ρ: **`{best}`**.")
     summary = {"best": best, "tuned": tuned, "held": len(held), "n": args.other_n}
     return md, res, names, timing_text(f"{build} build, {len(names)} proxies on {len(res.rows)} records at N = "
@@ -261,10 +262,10 @@ def costs(args, ids) -> tuple[str, list[str]]:
         rows.setdefault("(model build)", {})[build] = (ms["build"], 0)
         var = sum(ms[n] for n in VARIANTS if n in ms)
         rows.setdefault("all swap variants together (one shared forward)", {})[build] = (var, 0)
-    table = render_table([[n, *(fmt(v.get(b, (None,))[0], 2) for b in ("reference", "faithful")),
-                           *(str(v.get(b, (0, 0))[1]) for b in ("reference", "faithful"))]
-                          for n, v in rows.items()],
-                         ["proxy", "s / arch reference", "s / arch faithful", "failed (ref)", "failed (faithful)"])
+    builds = ("reference", "faithful")
+    table = markdown_table(["proxy", "s / arch reference", "s / arch faithful", "failed (ref)", "failed (faithful)"],
+                           [[n, *(fmt(v.get(b, (None,))[0], 2) for b in builds), *(str(v.get(b, (0, 0))[1]) for b in builds)]
+                            for n, v in rows.items()])
     return table, notes
 
 
@@ -325,13 +326,10 @@ def main() -> None:
         for title, text in [("Summary", summary_text(summaries, state["darts"], others)), ("Notes", NOTES.format(n=args.n, n_note=" (the space protocol's N)" if args.n == 128 else
                                            " (the protocol's N = 128 costs about 4× the forward time)")), *sections,
                             ("Wall time and provenance", "\n".join(timings)),
-                            ("Cited figures (not computed here)",
-                             "Quoted with their source for comparison only; every other number was computed by the "
-                             "command above.\n\n" + render_table([list(c) for c in CITED],
-                                                                ["what", "figure", "source"]))]:
+                            ("Cited figures (not computed here)", cited_section(CITED))]:
             body += [f"## {title}", "", text, ""]
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text("\n".join(head + body))
+        Path(args.out).write_text("\n".join([*head, *body, provenance_footer()]))
         print(f"wrote {args.out}", flush=True)
 
     for build in ("reference", "faithful"):

@@ -15,7 +15,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
+
+from swaplm.report import markdown_table, write_section
 
 CASES = {
     "DARTS, ids 0-199, 32 Gaussian repeats": ["bench", "darts", "--ids", "0-199", "--proxies", "swap,params"],
@@ -51,19 +52,16 @@ def main() -> None:
                 times[name].append(time.perf_counter() - t)
         one = statistics.median(next(iter(times.values())))
         for name, ts in times.items():
-            rows.append(f"| {case} | {name} | {statistics.median(ts):.1f} | {statistics.median(ts) / one:.2f}× |")
+            rows.append([case, name, f"{statistics.median(ts):.1f}", f"{statistics.median(ts) / one:.2f}×"])
     policy = os.environ.get("OMP_WAIT_POLICY", "(unset)")
     section = ["## Scaling: processes on this 2-core machine", "",
                f"Command: `OMP_WAIT_POLICY={policy} python benchmarks/scaling.py --out {args.out} --rounds "
                f"{args.rounds} --processes {args.processes}`. Wall seconds of the whole command (process start, "
                f"imports and model scoring, no cache), median of {args.rounds} interleaved rounds, measured "
                f"{time.strftime('%Y-%m-%d %H:%M')} on a machine shared with other jobs.", "",
-               "| bench | how | wall s | vs 1 process |", "|---|---|---:|---:|", *rows, ""]
-    from swaplm.report import write_section
-
+               markdown_table(["bench", "how", "wall s", "vs 1 process"], rows, align="llrr"), ""]
     write_section(args.out, "scaling", section)
-    path = Path(args.out)
-    print(f"wrote the scaling section of {path}")
+    print(f"wrote the scaling section of {args.out}")
 
 
 if __name__ == "__main__":

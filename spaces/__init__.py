@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import importlib
 
-from .base import Record, Space
+from .base import Record, ScoringProtocol, Space
 
 SPACES: dict[str, str] = {
     "darts": "swaplm.spaces.darts_cnn:DartsSpace",
     "flexibert": "swaplm.spaces.flexibert:FlexiBertSpace",
+    "nb101": "swaplm.spaces.nb101:NB101Space",
+    "nb201": "swaplm.spaces.nb201:NB201Space",
 }
-ALIASES = {"darts_cnn": "darts", "darts-cnn": "darts", "nas-bench-bert": "flexibert"}
+ALIASES = {"darts_cnn": "darts", "darts-cnn": "darts", "nas-bench-bert": "flexibert", "nas-bench-101": "nb101",
+           "nasbench101": "nb101", "nas-bench-201": "nb201", "nasbench201": "nb201", "nb-201": "nb201"}
 
 
 def available() -> list[str]:
@@ -30,4 +33,4 @@ def get_space(name: str, **options) -> Space:
     return getattr(importlib.import_module(module), attr)(**options)
 
 
-__all__ = ["Record", "Space", "SPACES", "available", "get_space"]
+__all__ = ["Record", "ScoringProtocol", "Space", "SPACES", "available", "get_space"]

@@ -13,8 +13,9 @@ line is reported (``CacheWarning``), dropped, and its architecture recomputed. N
 """
 from __future__ import annotations
 
+import csv
+import json
 import math
-import os
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -24,16 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from swaplm.runner.identity import json_safe
 from swaplm import stats
 from swaplm.errors import SwapError
+from swaplm.runner.identity import json_safe
 from swaplm.runner.scorer import PROXY_FAILURES
+from swaplm.runner.settings import DEFAULT
 from swaplm.runner.store import StoreWarning as CacheWarning  # a store line could not be trusted
-
-
-def default_cache_dir() -> Path:
-    """``$SWAPLM_CACHE/bench`` (default ``.swaplm_cache/bench`` in the working directory)."""
-    return Path(os.environ.get("SWAPLM_CACHE", ".swaplm_cache")) / "bench"
+from swaplm.runner.store import default_cache_dir
 
 
 # ------------------------------------------------------------------------------------------------ results
@@ -75,11 +73,9 @@ def finalise_row(row: ArchRow, record: Any, space: Any, tasks: Sequence[str],
         return f if math.isfinite(f) else None
 
     row.truth = {t: finite(record.scores.get(t)) for t in tasks}
-    feats = getattr(space, "features", None)
     row.features = {(f"{k} (feature)" if k in higher_is_better else k): float(v)
-                    for k, v in (feats(record.arch) if feats else {}).items()}
-    strat = getattr(space, "stratum", None)
-    row.stratum = None if strat is None else _label(strat(record.arch))
+                    for k, v in space.features(record.arch).items()}
+    row.stratum = _label(space.stratum(record.arch))
     return row
 
 
@@ -170,10 +166,10 @@ class BenchResult:
         """When and with which versions the rows were computed, from the rows' optional ``computed_at`` /
         ``versions``: ``{"computed_at": {"first", "last"} | None, "versions": [distinct dicts], "rows": n,
         "rows_dated": k}``. Rows that carry neither count as unknown (``rows_dated < rows``)."""
-        dates = sorted(d for d in (getattr(r, "computed_at", None) for r in self.rows) if d)
+        dates = sorted(r.computed_at for r in self.rows if r.computed_at)
         seen: list[dict[str, str]] = []
         for r in self.rows:
-            v = getattr(r, "versions", None)
+            v = r.versions
             if v and dict(v) not in seen:
                 seen.append(dict(v))
         return {"computed_at": {"first": dates[0], "last": dates[-1]} if dates else None,
@@ -214,6 +210,29 @@ class BenchResult:
         return {n: sum(v is None or not math.isfinite(v) for v in self.values(n)) for n in [*self.proxies,
                                                                                           *self.features]}
 
+    def table(self):
+        """The terminal summary: a rich Table of ρ / τ per proxy and task (and ρ within strata)."""
+        from rich.table import Table
+
+        table = Table(title=f"{self.space}: {len(self.rows)} archs, {self.computed} computed, "
+                            f"{self.from_cache} from cache, {self.wall_seconds:.1f} s", title_justify="left")
+        table.add_column("proxy", style="bold cyan")
+        strata = self.strata() is not None
+        for t in self.tasks:
+            table.add_column(f"{t} ρ / τ", justify="right")
+            if strata:
+                table.add_column(f"{t} ρ within strata", justify="right")
+        table.add_column("non-finite", justify="right")
+        nonfinite = self.non_finite()
+
+        def cells(c):
+            out = [f"{c['spearman']:.3f} / {c['kendall']:.3f}"]
+            return out + [f"{c['within_strata']['spearman_mean']:.3f}"] if strata else out
+
+        for name, per_task in self.correlations().items():
+            table.add_row(name, *[x for t in self.tasks for x in cells(per_task[t])], str(nonfinite.get(name, 0)))
+        return table
+
     def subset(self, ids: Iterable[int]) -> "BenchResult":
         """The same result restricted to the rows whose record id is in ``ids``."""
         keep = set(int(i) for i in ids)
@@ -241,19 +260,14 @@ class BenchResult:
 
 
 def _strata_from_space(name: str, ids: Sequence[int]) -> dict[int, str | None] | None:
-    """``{record id: space.stratum(arch)}`` from the registered space ``name`` (None: unknown space or no
-    ``stratum`` method)."""
-    try:
-        from swaplm.spaces import get_space
+    """``{record id: space.stratum(arch)}`` from the registered space ``name`` (None: not a registered space)."""
+    from swaplm.spaces import SPACES, get_space
 
-        space = get_space(name)
-    except Exception:  # not a registered space (e.g. a test double)
+    if name not in SPACES:  # e.g. a test double
         return None
-    strat = getattr(space, "stratum", None)
-    if strat is None:
-        return None
+    space = get_space(name)
     wanted = set(ids)
-    return {r.id: _label(strat(r.arch)) for r in space.benchmark() if r.id in wanted}
+    return {r.id: _label(space.stratum(r.arch)) for r in space.benchmark() if r.id in wanted}
 
 
 def split(result: BenchResult, parts: Mapping[str, Iterable[int]] | int, *, intervals: bool = False
@@ -274,22 +288,25 @@ def split(result: BenchResult, parts: Mapping[str, Iterable[int]] | int, *, inte
 def run_bench(
     space: Any,
     *,
-    proxies: Sequence[str] = ("swap", "swap_reg", "params"),
+    proxies: Sequence[str] | str = ("swap", "swap_reg", "params"),
     tasks: Sequence[str] | None = None,
     limit: int | None = None,
-    ids: Iterable[int] | None = None,
+    ids: Iterable[int] | str | None = None,
     repeats: int | None = None,
     n: int | None = None,
     batch_size: int | None = None,
-    init: Any = ...,
-    mode: Any = ...,
+    init: Any = DEFAULT,
+    mode: Any = DEFAULT,
     padding: str | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
-    regularise: Any = ...,
+    dtype: str = "float32",
+    regularise: Any = DEFAULT,
     data: Any = None,
+    max_length: int | None = None,
     inputs_options: Mapping[str, Any] | None = None,
-    cache_dir: str | Path | None = ...,
+    build: str | None = None,
+    cache_dir: Any = DEFAULT,
     progress: bool = True,
     warmup: bool = True,
     workers: int = 1,
@@ -297,56 +314,49 @@ def run_bench(
 ) -> BenchResult:
     """Score the space's benchmark architectures with ``proxies`` and collect the ground truth.
 
-    A thin loop over benchmark records on the evaluation layer (:mod:`swaplm.runner`). ``space`` is a space
-    object (swaplm.spaces protocol) or a registered space name. Settings left unset (None, or ``...`` for
-    init/mode/regularise where None is meaningful) come from ``space.protocol``. ``n`` (alias ``batch_size``)
-    is the number of samples; ``data`` is None (the space's default batch), a string passed to
-    ``space.inputs`` as its task/source, or a ready batch (tensor or dict of tensors). ``ids`` / ``limit``
-    select records (ids first, then the first ``limit``); they and ``tasks`` do not affect stored values.
-    ``cache_dir=None`` disables the store; default :func:`default_cache_dir`. ``inputs_options`` are extra
-    keywords for ``space.inputs`` (e.g. ``max_length``). ``warmup`` scores the first architecture to compute
-    once, untimed and discarded. ``workers`` > 1 scores in that many processes (CPU only), each with
-    ``threads`` torch threads (default: CPUs / workers); ``threads`` alone sets this process's torch threads.
-    Every architecture is seeded on its own, so values do not depend on ``workers``.
+    ``space``: a :class:`swaplm.spaces.Space` or a registered name (``build`` picks one of its builds).
+    ``proxies``: names, or ``"all"`` (the space's family). Settings left unset (None, or
+    :data:`~swaplm.runner.settings.DEFAULT` where None is meaningful) come from ``space.protocol``. ``n``
+    (alias ``batch_size``): samples; ``data``: None (the space's batch), a task/source for ``space.inputs``, or
+    a ready batch; ``max_length``: tokens per text sample. ``tasks``: columns or aliases (None or ``"all"``:
+    the space's). ``ids`` (a list or text like ``"0-9,12"``) / ``limit`` select records; they and ``tasks``
+    do not affect stored values. ``cache_dir=None`` disables the store (default: ``default_cache_dir()``).
+    ``warmup`` scores the first architecture once, untimed. ``workers`` > 1 scores in that many CPU processes
+    with ``threads`` torch threads each; every architecture is seeded on its own, so values do not depend on it.
     """
-    from swaplm.runner import Scorer, Store, evaluate, make_executor, resolve
-
-    t_start = time.perf_counter()
-    if isinstance(space, str):
-        from swaplm.spaces import get_space
-
-        space = get_space(space)
-    given = data is not None and not isinstance(data, str)
-    settings = resolve(space, n=n, batch_size=batch_size, repeats=repeats, init=init, mode=mode,
-                       padding=padding, seed=seed, device=str(torch.device(device)), regularise=regularise,
-                       data=None if given else data, inputs_options=inputs_options)
-    executor = make_executor(workers, threads)
-    if workers > 1 and torch.device(device).type != "cpu":
-        raise SwapError("--workers > 1 is for CPU runs; on a GPU use one worker")
-    records = _select(space.benchmark(), ids, limit)
+    from swaplm.runner import Scorer, evaluate_candidates, make_executor, resolve, space_store
     from swaplm.runner.distributed import world_size
 
+    t_start = time.perf_counter()
+    space = _space(space, build)
+    names = _proxy_names(space, proxies)
+    given = data is not None and not isinstance(data, str)
+    if max_length is not None:
+        inputs_options = {**(inputs_options or {}), "max_length": max_length}
+    settings = resolve(space, n=n, batch_size=batch_size, repeats=repeats, init=init, mode=mode,
+                       padding=padding, seed=seed, device=str(device), regularise=regularise,
+                       data=None if given else data, inputs_options=inputs_options, dtype=dtype)
+    _check_prior(space, names, settings.regularise)
+    if workers > 1 and torch.device(settings.device).type != "cpu":
+        raise SwapError("--workers > 1 is for CPU runs; on a GPU use one worker")
+    records = _select(space.benchmark(), parse_ids(ids), limit)
     if world_size() > len(records):
         raise SwapError(f"{world_size()} processes for {len(records)} architecture(s): launch at most "
                         f"{len(records)} (--num_processes)")
-    tasks = list(tasks) if tasks is not None else _tasks_of(space, records)
-    scorer = Scorer(space, proxies, settings, batch=data if given else None)
-    store = Store(Path(default_cache_dir() if cache_dir is ... else cache_dir) / f"{_slug(space.name)}.jsonl") \
+    tasks = _tasks(space, records, tasks)
+    scorer = Scorer(space, names, settings, batch=data if given else None)
+    executor = make_executor(workers, threads)
+    store = space_store(default_cache_dir() if cache_dir is DEFAULT else cache_dir, space.name) \
         if cache_dir is not None else None
     keys = {r.id: space.key(r.arch) for r in records}
     try:
-        evals = evaluate(scorer, [(keys[r.id], r.arch) for r in records], store=store, executor=executor,
-                         progress=progress, label=f"{space.name}: scoring", warmup=warmup)
+        evals = evaluate_candidates(scorer, [(keys[r.id], r.arch) for r in records], store=store,
+                                    executor=executor, progress=progress, label=f"{space.name}: scoring",
+                                    warmup=warmup)
     finally:
         executor.close()
-
     hib = {p.name: p.higher_is_better for p in scorer.proxies}
-    rows = []
-    for rec in records:
-        ev = evals[keys[rec.id]]
-        row = ArchRow(rec.id, ev.key, dict(ev.values), dict(ev.seconds), dict(ev.failed), ev.build_seconds,
-                      cached=ev.cached, computed_at=ev.computed_at, versions=dict(ev.versions))
-        rows.append(finalise_row(row, rec, space, tasks, hib))
+    rows = [finalise_row(_row(rec.id, evals[keys[rec.id]]), rec, space, tasks, hib) for rec in records]
     settings_out = {**scorer.settings_json(), "tasks": tasks, "limit": limit, "processes": world_size(),
                     "ids": None if ids is None else [r.id for r in rows],
                     "cache": str(store.path) if store else None}
@@ -356,15 +366,93 @@ def run_bench(
                        computed=computed, from_cache=len(rows) - computed, cache_path=store.path if store else None)
 
 
+# -------------------------------------------------------------------------------------------------- export
+def export_rows(result: BenchResult, path: str | Path) -> Path:
+    """Write one row per architecture of ``result`` to ``path``: ``id``, ``key``, every proxy's value and
+    ``<proxy>_seconds``, the ground truth ``truth_<task>`` per task and ``failed`` (``proxy: reason; ...``).
+    CSV for a ``.csv`` file, JSON Lines for ``.jsonl`` (a failed or missing value is empty / null)."""
+    path = Path(path)
+    kind = path.suffix.lower()
+    if kind not in (".csv", ".jsonl"):
+        raise SwapError(f"--export writes .csv or .jsonl files, got {path.name!r}")
+    columns = ["id", "key", *[c for p in result.proxies for c in (p, f"{p}_seconds")],
+               *[f"truth_{t}" for t in result.tasks], "failed"]
+    rows = [{"id": r.id, "key": r.key, **{c: v for p in result.proxies
+                                          for c, v in ((p, r.values.get(p)), (f"{p}_seconds", r.seconds.get(p)))},
+             **{f"truth_{t}": r.truth.get(t) for t in result.tasks},
+             "failed": "; ".join(f"{p}: {why}" for p, why in r.failed.items()) or None} for r in result.rows]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as f:
+        if kind == ".csv":
+            writer = csv.DictWriter(f, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows({k: ("" if v is None else v) for k, v in row.items()} for row in rows)
+        else:
+            f.writelines(json.dumps(json_safe(row)) + "\n" for row in rows)
+    return path
+
+
 # -------------------------------------------------------------------------------------------------- helpers
-def _select(records: list, ids: Iterable[int] | None, limit: int | None) -> list:
+def _row(record_id: int, ev) -> ArchRow:
+    """The row of one record from its evaluation (ground truth, features and stratum come later)."""
+    return ArchRow(record_id, ev.key, dict(ev.values), dict(ev.seconds), dict(ev.failed), ev.build_seconds,
+                   cached=ev.cached, computed_at=ev.computed_at, versions=dict(ev.versions))
+
+
+def _space(space: Any, build: str | None):
+    """A space object from a space or a registered name, with ``build`` applied."""
+    if isinstance(space, str):
+        from swaplm.spaces import get_space
+
+        space = get_space(space)
+    return space.with_build(build)
+
+
+def _proxy_names(space, proxies: Sequence[str] | str) -> list[str]:
+    """Proxy names from a list, a comma-separated string or ``"all"`` (the space's family)."""
+    from swaplm.proxies import available, get_proxy
+
+    if isinstance(proxies, str):
+        if proxies.strip() == "all":
+            return available(space.family)
+        proxies = [p.strip() for p in proxies.split(",") if p.strip()]
+    names = list(proxies)
+    for name in names:
+        get_proxy(name)  # an unknown name fails before anything is built
+    return names
+
+
+def _check_prior(space, names: Sequence[str], prior: Any) -> None:
+    """A proxy that reads the size prior, with no prior given and none in the space's protocol: one line."""
+    from swaplm.proxies import get_proxy
+
+    needs = [n for n in names if get_proxy(n).uses_regularise]
+    if needs and prior is None:
+        raise SwapError(f"{needs[0]} needs a size prior and the {space.name} space has none: pass --reg-mu and "
+                        f"--reg-sigma (Θ in --reg-unit parameters), or leave {needs[0]} out of --proxies")
+
+
+def parse_ids(spec: Iterable[int] | str | None) -> list[int] | None:
+    """Record ids from a list or from text such as ``"0-499"`` or ``"3,5,8"`` (None: all)."""
+    if spec is None or not isinstance(spec, str):
+        return None if spec is None else [int(i) for i in spec]
+    ids: list[int] = []
+    try:
+        for part in (p.strip() for p in spec.split(",") if p.strip()):
+            lo, _, hi = part.partition("-")
+            ids.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
+    except ValueError:
+        raise SwapError(f"--ids must look like 0-499 or 3,5,8, got {spec!r}") from None
+    return ids or None
+
+
+def _select(records: list, ids: list[int] | None, limit: int | None) -> list:
     if ids is not None:
-        wanted = [int(i) for i in ids]
         by_id = {r.id: r for r in records}
-        missing = [i for i in wanted if i not in by_id]
+        missing = [i for i in ids if i not in by_id]
         if missing:
             raise SwapError(f"{len(missing)} requested id(s) not in the benchmark, e.g. {missing[:5]}")
-        records = [by_id[i] for i in dict.fromkeys(wanted)]
+        records = [by_id[i] for i in dict.fromkeys(ids)]
     if limit is not None:
         if limit < 1:
             raise SwapError(f"limit must be >= 1, got {limit}")
@@ -374,19 +462,18 @@ def _select(records: list, ids: Iterable[int] | None, limit: int | None) -> list
     return records
 
 
-def _tasks_of(space, records) -> list[str]:
-    tasks = list(getattr(space, "tasks", None) or [])
-    if not tasks:
-        tasks = list(dict.fromkeys(t for r in records for t in r.scores))
-    return tasks
+def _tasks(space, records, tasks: Sequence[str] | str | None) -> list[str]:
+    """Ground-truth columns: the given names (aliases resolved; ``"all"`` or None: the space's tasks)."""
+    if isinstance(tasks, str):
+        tasks = None if tasks.strip() in ("", "all") else [t.strip() for t in tasks.split(",") if t.strip()]
+    if tasks:
+        return list(dict.fromkeys(space.resolve_task(t)[0] for t in tasks))
+    return list(space.tasks) or list(dict.fromkeys(t for r in records for t in r.scores))
 
 
 def _mean(xs: list[float]) -> float:
     return float(sum(xs) / len(xs)) if xs else math.nan
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name) or "space"
-
-
-__all__ = ["run_bench", "BenchResult", "ArchRow", "split", "CacheWarning", "default_cache_dir", "PROXY_FAILURES"]
+__all__ = ["run_bench", "export_rows", "parse_ids", "BenchResult", "ArchRow", "split", "CacheWarning",
+           "default_cache_dir", "PROXY_FAILURES"]

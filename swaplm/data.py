@@ -17,7 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from swaplm.errors import SwapError
+from swaplm.errors import SwapError, check_samples
 
 DATA_DIR = Path(__file__).parent / "_data"
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -103,7 +103,7 @@ def load_images(source: str, n: int = 16, *, seed: int = 0, normalize: bool = Tr
     seed 0 takes the first n images (folder: sorted path order), other seeds a seeded random choice.
     ``size`` resizes to size x size (folders with mixed sizes are resized to the first image's size).
     """
-    _check_n(n)
+    check_samples(n)
     if source.startswith("builtin:"):
         name = source.removeprefix("builtin:")
         if name not in BUILTIN_IMAGES:
@@ -292,11 +292,6 @@ def _load_hub_texts(source: str, text_column: str | None, split: str | None) -> 
 
 # ----------------------------------------------------------------------------------------------- batches
 
-def _check_n(n: int) -> None:
-    if n < 2:
-        raise SwapError(f"n={n}: SWAP needs at least 2 samples per batch")
-
-
 def _choose(available: int, n: int, seed: int) -> np.ndarray:
     """Indices of the first n items for seed 0, else n distinct items drawn with ``seed`` (sorted)."""
     if seed == 0:
@@ -315,7 +310,7 @@ def text_batch(source: str = "builtin:wikitext2", tokenizer=None, n: int = 128, 
     """
     from transformers import BatchEncoding
 
-    _check_n(n)
+    check_samples(n)
     tokenizer = tokenizer or bert_tokenizer()
     texts, kind = load_texts(source, text_column=text_column, split=split)
     if kind == "sentences":

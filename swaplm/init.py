@@ -1,4 +1,15 @@
-"""Weight (re-)initialisers used before scoring. Both act in place and draw from torch's global RNG."""
+"""Weight (re-)initialisers used before scoring. Both act in place and draw from torch's global RNG.
+
+Every initialiser declares two properties the engine reads (:func:`declare`; an undeclared one gets the safe
+answers):
+
+* ``resets_norm_stats``: whether it resets BatchNorm running statistics. When it does not, the engine holds
+  torch's BatchNorm statistics during a score (``swaplm.modelstate.hold_norm_stats``) instead of saving them;
+  a held layer's ``reset_running_stats`` does nothing, so an init that resets them must say so (default True).
+* ``normal_weights``: whether it draws exactly N(0, 1) into the ``weight`` of every Conv/Linear/Embedding, in
+  module order, and sets every other tensor it touches to a constant. Vectorised repeats then draw later copies
+  straight into their rows (checked once per score against a real re-init; default False).
+"""
 from __future__ import annotations
 
 import contextlib
@@ -60,6 +71,16 @@ def default_init(model: nn.Module) -> None:
         if hf_init is None and hasattr(model, "reset_parameters"):
             model.reset_parameters()
 
+
+def declare(init_fn, *, resets_norm_stats: bool = True, normal_weights: bool = False):
+    """Attach the engine-facing properties (see the module docstring) to ``init_fn``; returns it."""
+    init_fn.resets_norm_stats = resets_norm_stats
+    init_fn.normal_weights = normal_weights
+    return init_fn
+
+
+declare(gaussian_init, resets_norm_stats=False, normal_weights=True)
+declare(default_init, resets_norm_stats=True)  # reset_parameters() of BatchNorm resets its statistics
 
 INITS = {"gaussian": gaussian_init, "default": default_init}
 

@@ -33,8 +33,7 @@ import torch
 from transformers import TrainerCallback
 
 from swaplm.errors import SwapError
-
-DEFAULT_PROXIES = ("swap", "mlm_loss", "rankme", "alpha_req", "params")
+from swaplm.rank import DEFAULT_PROXIES
 
 
 def scored_module(model, tokenizer=None):
@@ -64,13 +63,13 @@ class SwapCallback(TrainerCallback):
                  proxies: Sequence[str] = DEFAULT_PROXIES, seed: int = 0, on: Sequence[str] = ("save",),
                  initial: bool = False, metric: str | None = None, jsonl: str | None = "swaplm_scores.jsonl",
                  prefix: str = "swaplm/"):
-        from swaplm.proxies import ProxyContext, get_proxy
+        from swaplm.proxies import get_proxy
 
         bad = [e for e in on if e not in ("save", "evaluate")]
         if bad or not on:
             raise SwapError(f"SwapCallback on= takes 'save' and/or 'evaluate', got {', '.join(map(str, on))}")
         self.proxies = [get_proxy(p) for p in proxies]
-        self.ctx = ProxyContext(seed=seed, mode="eval", padding="mask")
+        self._scorers: dict[str, Any] = {}  # one scorer per device the model is on
         self.batch, self.data, self.tokenizer, self.n, self.max_length = batch, data, tokenizer, n, max_length
         self.seed, self.on, self.initial, self.metric = seed, tuple(on), initial, metric
         self.jsonl, self.prefix = jsonl, prefix
@@ -98,40 +97,44 @@ class SwapCallback(TrainerCallback):
                 if tok is not None else make_batch(self.data, n=self.n, max_length=self.max_length, seed=self.seed)
         return self.batch
 
+    def _scorer(self, batch, device: torch.device):
+        """The runner's scorer for this callback's batch and settings on ``device`` (what ``swaplm rank`` uses:
+        eval mode, padding masked, one pass, TF32 off)."""
+        from swaplm.modelstate import batch_len
+        from swaplm.runner import Scorer, Settings
+
+        if str(device) not in self._scorers:
+            settings = Settings(n=batch_len(batch), repeats=1, init=None, mode="eval", padding="mask",
+                                seed=self.seed, device=str(device))
+            self._scorers[str(device)] = Scorer(None, self.proxies, settings, batch=batch, name="callback")
+        return self._scorers[str(device)]
+
     def score(self, model, processing_class=None) -> tuple[dict[str, float | None], dict[str, str], float]:
-        """``(values, failed, seconds)`` of the proxies on the fixed batch; the model and the RNG are left as
+        """``(values, failed, seconds)`` of the proxies on the fixed batch; the model and the RNGs are left as
         they were (training continues exactly as without the callback)."""
-        from swaplm.modelstate import to_device
-        from swaplm.runner.scorer import PROXY_FAILURES, reason_of, seed_all
+        import random
+
+        import numpy as np
 
         from swaplm.proxies._session import model_device
 
         batch = self._get_batch(processing_class)
         target = scored_module(model, self.tokenizer or processing_class)
-        values, failed = {}, {}
+        device = model_device(model)
+        scorer = self._scorer(batch, device)
         t0 = time.perf_counter()
         was_training = {m: m.training for m in model.modules()}
-        with torch.random.fork_rng(devices=[]):
-            import random
-
-            import numpy as np
-
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             py, npst = random.getstate(), np.random.get_state()
             try:
-                dev_batch = to_device(batch, model_device(model))
-                for p in self.proxies:
-                    seed_all(self.seed)
-                    try:
-                        values[p.name] = float(p.compute(target, dev_batch, self.ctx))
-                    except PROXY_FAILURES as e:
-                        values[p.name], failed[p.name] = None, reason_of(e)
+                ev = scorer.measure(target)
             finally:
                 random.setstate(py)
                 np.random.set_state(npst)
                 for m, t in was_training.items():
                     m.training = t
                 target.__dict__.pop("_swaplm_lm", None)
-        return values, failed, time.perf_counter() - t0
+        return ev.values, ev.failed, time.perf_counter() - t0
 
     def _record(self, args, state, model, processing_class, checkpoint: str | None, event: str) -> None:
         if not state.is_world_process_zero:

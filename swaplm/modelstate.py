@@ -3,7 +3,11 @@
 * :func:`snapshot` / :func:`restore`: copy a model's parameters, buffers and train/eval flags and put them back
   (so several proxies see identical starting weights);
 * :func:`to_device`: move an image tensor or a dict / ``BatchEncoding`` of tensors;
-* :func:`batch_len`: the number of samples N of a batch.
+* :func:`batch_len`, :func:`padding_mask`, :func:`forward`: the samples N of a batch, its padded positions, and
+  the model called on it; :func:`count_params`, :func:`input_device`: the scored network's size and device;
+* :func:`seed_rng` / :class:`kept_rng` / :func:`no_tf32`: the one RNG and TF32 policy of every score (the engine's
+  and every proxy's): seed the generators a forward on the model's device draws from, put them back afterwards,
+  and compute in true float32 on GPUs.
 """
 from __future__ import annotations
 
@@ -145,6 +149,55 @@ def batch_len(batch) -> int:
     raise SwapError(f"a batch must be a tensor (N, ...) or a dict of tensors, got {type(batch).__name__}")
 
 
+def forward(model: nn.Module, batch):
+    """Call the model on a tensor batch or on keyword tensors (HF models)."""
+    return model(batch) if isinstance(batch, torch.Tensor) else model(**batch)
+
+
+def padding_mask(batch, padding: str) -> torch.Tensor | None:
+    """(N, L) bool, True for real tokens, when ``padding == "mask"`` and the batch has padded positions
+    (attention_mask == 0); else None."""
+    if padding != "mask" or not isinstance(batch, Mapping):
+        return None
+    am = batch.get("attention_mask")
+    if not isinstance(am, torch.Tensor) or not bool((am == 0).any()):
+        return None
+    return am.bool()
+
+
+def count_params(model: nn.Module, named=None) -> int:
+    """Parameters of the scored network, excluding names containing "auxiliary" (as the reference); each
+    shared tensor counted once. ``named``: ``list(model.named_modules())`` when the caller has it already."""
+    if named is None:
+        return sum(p.numel() for name, p in model.named_parameters() if "auxiliary" not in name)
+    seen, total = set(), 0
+    for prefix, m in named:
+        aux = "auxiliary" in prefix  # (the word has no dot, so it is in "prefix.key" iff in one of them)
+        for key, p in m._parameters.items():
+            if p is not None and id(p) not in seen:
+                seen.add(id(p))  # as named_parameters(): the first name of a shared tensor decides
+                if not aux and "auxiliary" not in key:
+                    total += p.numel()
+    return total
+
+
+def input_device(model: nn.Module, named=None) -> torch.device:
+    """Where the batch goes: the first parameter's device, or for a model spread over devices by accelerate
+    (``hf_device_map``) the first mapped device that holds weights (its hooks move tensors between devices).
+    ``named``: ``list(model.named_modules())`` when the caller has it already."""
+    device_map = getattr(model, "hf_device_map", None)
+    if device_map:
+        for where in device_map.values():
+            if where not in ("disk", "meta"):
+                return torch.device(f"cuda:{where}" if isinstance(where, int) else where)
+        return torch.device("cpu")
+    if named is None:
+        first = next(model.parameters(), None)
+    else:  # the first parameter in named_parameters() order
+        first = next((p for _, m in named for p in m._parameters.values() if p is not None), None)
+    return first.device if first is not None else torch.device("cpu")
+
+
 @contextmanager
 def no_tf32():
     """TF32 matmuls and convolutions off inside the block (CUDA): TF32 rounds inputs to 10 mantissa bits, and a
@@ -157,4 +210,52 @@ def no_tf32():
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = cuda, cudnn
 
 
-__all__ = ["ModelState", "named_modules", "snapshot", "restore", "hold_norm_stats", "release_norm_stats", "to_device", "batch_len", "no_tf32"]
+def seed_rng(seed: int, device: torch.device) -> None:
+    """``torch.manual_seed`` for the generators a forward on ``device`` draws from: the CPU generator, plus the
+    CUDA ones for a CUDA model (a CPU run queues no lazy CUDA seed, which costs about 1 ms a call)."""
+    torch.default_generator.manual_seed(seed)
+    if device.type == "cuda":
+        torch.cuda.manual_seed_all(seed)
+    elif device.type != "cpu":
+        torch.manual_seed(seed)
+
+
+class kept_rng:
+    """``torch.random.fork_rng`` for one device in fewer steps: the CPU generator's state, and the CUDA one of a
+    CUDA ``device``, are put back on exit (also after an error)."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device if device.type == "cuda" else None
+
+    def __enter__(self):
+        self.cpu = torch.default_generator.get_state()
+        self.gpu = torch.cuda.get_rng_state(self.cuda) if self.cuda is not None else None
+
+    def __exit__(self, *exc):
+        torch.default_generator.set_state(self.cpu)
+        if self.gpu is not None:
+            torch.cuda.set_rng_state(self.gpu, self.cuda)
+        return False
+
+
+@contextmanager
+def scoring_scope(model: nn.Module, device: torch.device, modules=None, init_fn=None, modes: bool = True):
+    """The scope of one score: the RNG and TF32 policy (:class:`kept_rng`, :func:`no_tf32`), and the model put
+    back on exit, also after an error. Yields the :class:`ModelState` saved on entry (for an early
+    :func:`restore`). ``init_fn``: the re-init the block runs (parameters are saved then); torch's BatchNorm
+    statistics are held (:func:`hold_norm_stats`) unless it declares ``resets_norm_stats`` (swaplm.init).
+    ``modes``: whether the block changes train/eval flags; ``modules``: ``list(model.modules())`` if known."""
+    modules = list(model.modules()) if modules is None else modules
+    held = hold_norm_stats(modules) if init_fn is None or not getattr(init_fn, "resets_norm_stats", True) else []
+    state = snapshot(model, params=init_fn is not None, modules=modules, modes=modes, held=held)
+    try:
+        with no_tf32(), kept_rng(device):
+            yield state
+    finally:
+        restore(model, state)
+        release_norm_stats(held)
+
+
+__all__ = ["ModelState", "named_modules", "count_params", "input_device", "snapshot", "restore", "hold_norm_stats",
+           "release_norm_stats", "to_device", "batch_len", "forward", "padding_mask", "no_tf32", "seed_rng",
+           "kept_rng", "scoring_scope"]

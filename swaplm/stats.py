@@ -147,26 +147,31 @@ def best_rank_at_k(scores: ArrayLike, truth: ArrayLike, k: int | float) -> float
 
 def worst_ranked(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool = True
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Orient and complete a proxy for ranking: ``(scores, truth, finite, dropped)``.
+    """Orient and complete a proxy for ranking: ``(ranks, truth, finite, dropped)``.
 
     Pairs with a non-finite truth are removed (``dropped`` counts them). Scores are negated when
-    ``higher_is_better`` is False, and every non-finite score (None, NaN, ±inf: a failed proxy) is replaced
-    by a value below every finite one, so it ranks as the worst architecture (all of them tie there).
-    ``finite`` marks the scores that were finite.
+    ``higher_is_better`` is False and replaced by their average ranks among the finite scores (1 = lowest;
+    equal scores share a rank); every non-finite score (None, NaN, ±inf: a failed proxy) gets rank 0, strictly
+    below every finite one, so it ranks as the worst architecture (all of them tie there). No arithmetic is
+    done on the values, so the order holds at any magnitude. ``finite`` marks the scores that were finite.
+    The ranks serve every order statistic (Spearman, Kendall, top-k); Pearson needs the values themselves.
     """
+    s, t, dropped = _oriented(scores, truth, higher_is_better)
+    finite = np.isfinite(s)
+    ranks = np.zeros(s.size)
+    if finite.any():
+        ranks[finite] = _sp.rankdata(s[finite])
+    return ranks, t, finite, dropped
+
+
+def _oriented(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool) -> tuple[np.ndarray, np.ndarray, int]:
+    """``(scores, truth, dropped)``: the pairs with a finite truth, scores negated when lower is better."""
     s, t = _as_float(scores), _as_float(truth)
     if s.shape != t.shape:
         raise ValueError(f"scores and truth differ in length: {s.size} vs {t.size}")
     keep = np.isfinite(t)
     s, t = s[keep], t[keep]
-    if not higher_is_better:
-        s = -s
-    finite = np.isfinite(s)
-    if not finite.all():
-        s = s.copy()
-        lowest = s[finite].min() if finite.any() else 0.0
-        s[~finite] = lowest - 1.0  # only the order matters to the rank statistics that use it
-    return s, t, finite, int((~keep).sum())
+    return (s if higher_is_better else -s), t, int((~keep).sum())
 
 
 def correlations(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool = True, *,
@@ -183,6 +188,7 @@ def correlations(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool = T
     ``intervals=True`` adds ``spearman_ci``, ``kendall_ci``, ``pearson_ci``: 95 % percentile bootstrap
     intervals ``[low, high]`` over ``n_boot`` resamples of the architectures (seeded by ``seed``).
     """
+    values = _oriented(scores, truth, higher_is_better)[0]
     s, t, finite, dropped = worst_ranked(scores, truth, higher_is_better)
     n = int(s.size)
     k_frac = max(1, int(round(TOP_FRAC * n)))
@@ -193,14 +199,15 @@ def correlations(scores: ArrayLike, truth: ArrayLike, higher_is_better: bool = T
         "dropped": dropped,
         "spearman": spearman(s, t),
         "kendall": kendall(s, t),
-        "pearson": pearson(s[finite], t[finite]),
+        "pearson": pearson(values[finite], t[finite]),
         f"precision@{TOP_K}": precision_at_k(s, t, TOP_K) if informative(TOP_K) else math.nan,
         f"precision@{TOP_FRAC:.0%}": precision_at_k(s, t, k_frac) if informative(k_frac) else math.nan,
         f"best_rank@{TOP_K}": best_rank_at_k(s, t, TOP_K) if informative(TOP_K) else math.nan,
     }
     if intervals:
-        for stat in ("spearman", "kendall", "pearson"):
-            out[f"{stat}_ci"] = _bootstrap(s, t, finite, stat, n_boot, seed)
+        for stat in ("spearman", "kendall"):
+            out[f"{stat}_ci"] = _bootstrap(s, t, stat, n_boot, seed)
+        out["pearson_ci"] = _bootstrap(values[finite], t[finite], "pearson", n_boot, seed)
     return out
 
 
@@ -239,27 +246,23 @@ def _percentiles(values: np.ndarray) -> list[float]:
     return [float(lo), float(hi)]
 
 
-def _bootstrap(s: np.ndarray, t: np.ndarray, finite: np.ndarray, stat: str, n_boot: int, seed: int) -> list[float]:
-    """Percentile interval of ``stat`` over resamples of the (already oriented, completed) pairs."""
+def _bootstrap(s: np.ndarray, t: np.ndarray, stat: str, n_boot: int, seed: int) -> list[float]:
+    """Percentile interval of ``stat`` over resamples of the pairs ``(s, t)``: for Spearman and Kendall the
+    completed ranks of :func:`worst_ranked`, for Pearson the finite oriented values."""
     n = s.size
+    if stat not in ("spearman", "kendall", "pearson"):
+        raise ValueError(f"no bootstrap for statistic {stat!r} (spearman, kendall, pearson)")
     if n < 3 or n_boot < 2:
         return [_nan(), _nan()]
     idx = np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
     if stat == "spearman":
         vals = _row_spearman(s[idx], t[idx])
     elif stat == "pearson":
-        # finite pairs only, as the point estimate; resample those
-        fs, ft = s[finite], t[finite]
-        if fs.size < 3:
-            return [_nan(), _nan()]
-        fidx = np.random.default_rng(seed).integers(0, fs.size, size=(n_boot, fs.size))
-        vals = _row_pearson(fs[fidx], ft[fidx])
-    elif stat == "kendall":
+        vals = _row_pearson(s[idx], t[idx])
+    else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             vals = np.array([_sp.kendalltau(s[i], t[i])[0] for i in idx], dtype=float)
-    else:
-        raise ValueError(f"no bootstrap for statistic {stat!r} (spearman, kendall, pearson)")
     return _percentiles(vals)
 
 
@@ -268,8 +271,12 @@ def bootstrap_ci(scores: ArrayLike, truth: ArrayLike, stat: str = "spearman", *,
     """95 % percentile bootstrap interval ``[low, high]`` of ``stat`` (spearman, kendall or pearson) with the
     conventions of :func:`correlations` (non-finite proxy values ranked worst). Architectures are resampled
     with replacement ``n_boot`` times from a generator seeded with ``seed``: deterministic."""
-    s, t, finite, _ = worst_ranked(scores, truth, higher_is_better)
-    return _bootstrap(s, t, finite, stat, n_boot, seed)
+    if stat == "pearson":
+        s, t, _ = _oriented(scores, truth, higher_is_better)
+        finite = np.isfinite(s)
+        return _bootstrap(s[finite], t[finite], stat, n_boot, seed)
+    s, t, _, _ = worst_ranked(scores, truth, higher_is_better)
+    return _bootstrap(s, t, stat, n_boot, seed)
 
 
 def within_strata(scores: ArrayLike, truth: ArrayLike, strata: Sequence[Any], higher_is_better: bool = True, *,
@@ -279,8 +286,15 @@ def within_strata(scores: ArrayLike, truth: ArrayLike, strata: Sequence[Any], hi
     Each group with at least ``min_size`` architectures of finite truth gets its own ρ (non-finite proxy
     values ranked worst, as in :func:`correlations`); ``spearman_mean`` is the plain mean of the groups'
     defined ρ (a group where the proxy or the truth is constant has none). Returns ``{"spearman_mean",
-    "n_strata" (groups averaged), "strata": {label: {"n", "spearman"}}}`` and, with ``intervals``,
-    ``spearman_mean_ci``: a 95 % bootstrap interval resampling architectures inside each group.
+    "n_strata" (groups averaged), "strata": {label: {"n", "spearman"}}}``.
+
+    ``intervals=True`` adds ``spearman_mean_ci``, a 95 % bootstrap interval: each of ``n_boot`` resamples
+    draws architectures with replacement inside each of the ``n_strata`` averaged groups and takes the mean of
+    their ρ. A resample in which some group's ρ is undefined (its draw made the proxy or the truth constant) is
+    **dropped**, never averaged over fewer groups, so every kept resample means the same groups as the point
+    estimate. ``resamples_dropped`` counts the dropped resamples and ``resamples_dropped_by_stratum`` counts,
+    per averaged group, the resamples where that group's ρ was undefined (one resample may count in several
+    groups). The interval is NaN when fewer than two resamples are kept.
     """
     s_all, t_all = _as_float(scores), _as_float(truth)
     if len(strata) != s_all.size or s_all.size != t_all.size:
@@ -290,34 +304,41 @@ def within_strata(scores: ArrayLike, truth: ArrayLike, strata: Sequence[Any], hi
         if label is not None:
             groups.setdefault(str(label), []).append(i)
     per: dict[str, dict[str, Any]] = {}
-    prepared = []
+    prepared: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     for label in sorted(groups):
         ids = np.array(groups[label])
         s, t, _, _ = worst_ranked(s_all[ids], t_all[ids], higher_is_better)
         rho = spearman(s, t) if s.size >= min_size else _nan()
         per[label] = {"n": int(s.size), "spearman": rho}
         if math.isfinite(rho):
-            prepared.append((s, t))
+            prepared[label] = (s, t)
     out: dict[str, Any] = {
-        "spearman_mean": float(np.mean([per[g]["spearman"] for g in per if math.isfinite(per[g]["spearman"])]))
-        if prepared else _nan(),
+        "spearman_mean": float(np.mean([per[g]["spearman"] for g in prepared])) if prepared else _nan(),
         "n_strata": len(prepared),
         "strata": per,
     }
     if intervals:
-        if not prepared or n_boot < 2:
-            out["spearman_mean_ci"] = [_nan(), _nan()]
-        else:
-            rng = np.random.default_rng(seed)
-            reps = []
-            for s, t in prepared:
-                idx = rng.integers(0, s.size, size=(n_boot, s.size))
-                reps.append(_row_spearman(s[idx], t[idx]))
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                means = np.nanmean(np.vstack(reps), axis=0)
-            out["spearman_mean_ci"] = _percentiles(means)
+        out.update(_strata_bootstrap(prepared, n_boot, seed))
     return out
+
+
+def _strata_bootstrap(prepared: dict[str, tuple[np.ndarray, np.ndarray]], n_boot: int, seed: int
+                      ) -> dict[str, Any]:
+    """The interval fields of :func:`within_strata` from its averaged groups' (ranks, truth) pairs."""
+    if not prepared or n_boot < 2:
+        return {"spearman_mean_ci": [_nan(), _nan()], "resamples_dropped": 0,
+                "resamples_dropped_by_stratum": {label: 0 for label in prepared}}
+    rng = np.random.default_rng(seed)
+    reps = []
+    for s, t in prepared.values():
+        idx = rng.integers(0, s.size, size=(n_boot, s.size))
+        reps.append(_row_spearman(s[idx], t[idx]))
+    rhos = np.vstack(reps)  # (groups, n_boot)
+    defined = np.isfinite(rhos)
+    complete = defined.all(axis=0)
+    return {"spearman_mean_ci": _percentiles(rhos[:, complete].mean(axis=0)),
+            "resamples_dropped": int((~complete).sum()),
+            "resamples_dropped_by_stratum": {label: int((~row).sum()) for label, row in zip(prepared, defined)}}
 
 
 def rank_ensemble(columns: Sequence[ArrayLike], higher_is_better: Sequence[bool] | None = None,

@@ -32,6 +32,23 @@ def _launch(args, env, n=2, timeout=600):
     return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
 
 
+def _launch_two_machines(args, env, timeout=600):
+    """Two `accelerate launch` commands, one per machine (one process each), meeting on the loopback address.
+    Returns the two finished processes, machine rank 0 first."""
+    port = str(_free_port())
+    procs = [subprocess.Popen(["accelerate", "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "2",
+                               "--machine_rank", str(rank), "--main_process_ip", "127.0.0.1",
+                               "--main_process_port", port, "--mixed_precision", "no", "--dynamo_backend", "no",
+                               "-m", "swaplm", *args], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for rank in (0, 1)]
+    try:
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    return [subprocess.CompletedProcess(p.args, p.returncode, o, e) for p, (o, e) in zip(procs, outs)]
+
+
 def _plain(args, env, timeout=600):
     return subprocess.run([sys.executable, "-m", "swaplm", *args], env=env, capture_output=True, text=True,
                           timeout=timeout)
@@ -56,6 +73,21 @@ def test_bench_on_two_processes_equals_one(tmp_path):
     assert a["correlations"] == b["correlations"] and a["n_archs"] == b["n_archs"] == 24
     va, vb = _values(tmp_path / "a" / "bench" / "darts.jsonl"), _values(tmp_path / "b" / "bench" / "darts.jsonl")
     assert va == vb and len(va) == 24  # one line per arch: only the main process wrote
+
+
+def test_bench_on_two_machines_equals_one_process(tmp_path):
+    args = ["bench", "darts", "--limit", "12", "--repeats", "2", "--json"]
+    main, other = _launch_two_machines(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "a")})
+    assert main.returncode == 0, main.stderr[-3000:]
+    assert other.returncode == 0, other.stderr[-3000:]
+    assert other.stdout == ""  # only the main process of machine 0 prints
+    one = _plain(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "b")})
+    assert one.returncode == 0, one.stderr[-3000:]
+    a, b = json.loads(main.stdout), json.loads(one.stdout)
+    assert a["settings"]["processes"] == 2 and b["settings"]["processes"] == 1
+    assert a["correlations"] == b["correlations"] and a["n_archs"] == b["n_archs"] == 12
+    va, vb = _values(tmp_path / "a" / "bench" / "darts.jsonl"), _values(tmp_path / "b" / "bench" / "darts.jsonl")
+    assert va == vb and len(va) == 12
 
 
 def test_benchmark_mode_search_does_not_depend_on_the_process_count(tmp_path):

@@ -10,18 +10,18 @@ import torch.nn as nn
 from swaplm.bench import CacheWarning, run_bench, split
 from swaplm.errors import SwapError
 from swaplm.proxies import Proxy, register
-from swaplm.report import render_table, write_report
-from swaplm.spaces.base import Protocol_, Record
+from swaplm.report import markdown_table, write_report
+from swaplm.spaces.base import Record, ScoringProtocol, Space
 
 WIDTHS = [1, 2, 3, 4, 5, 6]
 
 
-class TinySpace:
+class TinySpace(Space):
     """Archs are conv widths; ground truth grows with width except id 3 (so correlations are not trivial)."""
 
     name = "tiny"
     tasks = ("acc", "loss_rank")
-    protocol = Protocol_(n=8, repeats=1, init="gaussian", mode="train", padding="mask")
+    protocol = ScoringProtocol(n=8, repeats=1, init="gaussian", mode="train", padding="mask")
 
     def __init__(self, broken: int | None = None):
         self._built: list[int] = []  # run-time state is private: not part of the cache identity
@@ -43,7 +43,7 @@ class TinySpace:
             raise ValueError("unsupported width")
         return nn.Sequential(nn.Conv2d(3, arch, 3, padding=1), nn.ReLU(), nn.Conv2d(arch, arch, 3), nn.ReLU())
 
-    def inputs(self, task=None, n=None, seed=0):
+    def inputs(self, data=None, *, n=None, seed=0, max_length=None):
         return torch.randn(n, 3, 6, 6, generator=torch.Generator().manual_seed(seed))
 
     def benchmark(self):
@@ -184,9 +184,11 @@ def test_space_options_are_part_of_the_cache_identity(tmp_path):
     assert first.settings["space_options"]["broken"] is None
     other = TinySpace(broken=6)
     assert bench(other, tmp_path, limit=2).from_cache == 0 and other.built == [1, 2]
-    explicit = TinySpace()
-    explicit.options = {"build": "faithful"}  # an explicit options mapping replaces attribute discovery
-    result = bench(explicit, tmp_path, limit=2)
+    class Explicit(TinySpace):
+        def identity_options(self):  # an explicit mapping replaces attribute discovery
+            return {"build": "faithful"}
+
+    result = bench(Explicit(), tmp_path, limit=2)
     assert result.from_cache == 0 and result.settings["space_options"] == {"build": "faithful"}
 
 
@@ -249,8 +251,8 @@ def test_report_writes_markdown_and_plots(tmp_path):
         assert f"]({png.name})" in text
 
 
-def test_render_table_aligns_and_formats():
-    table = render_table([["a", 0.12345, None], {"x": "bb", "y": float("nan"), "z": 3}], ["x", "y", "z"])
+def test_markdown_table_aligns_and_formats():
+    table = markdown_table(["x", "y", "z"], [["a", 0.12345, None], {"x": "bb", "y": float("nan"), "z": 3}])
     lines = table.splitlines()
     assert lines[0] == "| x   |     y |   z |"
     assert lines[1] == "| --- | ----: | --: |"

@@ -207,10 +207,9 @@ BENCH_BAD = {
     "flexibert_build": (["bench", "flexibert", "--build", "nope"], "reference, faithful"),
     "flexibert_max_length_above_positions": (["bench", "flexibert", "--max-length", "1024"], "between 2 and 512"),
     "flexibert_max_length_1": (["bench", "flexibert", "--max-length", "1"], "between 2 and 512"),
-    "init": (["bench", "darts", "--init", "nope"], "unknown --init"),
-    "mode": (["bench", "flexibert", "--mode", "training"], "unknown --mode"),
-    "repeats": (["bench", "darts", "--repeats", "0"], "--repeats must be >= 1"),
-    "limit": (["bench", "darts", "--limit", "0"], "--limit must be >= 1"),
+    "init": (["bench", "darts", "--init", "pretrained"], "untrained architectures"),
+    "repeats": (["bench", "darts", "--repeats", "0"], "repeats must be >= 1"),
+    "limit": (["bench", "darts", "--limit", "0"], "limit must be >= 1"),
     "reg_unit": (["bench", "darts", "--reg-mu", "2", "--reg-sigma", "10", "--reg-unit", "G"], "unit"),
     "reg_alone": (["bench", "darts", "--reg-mu", "2"], "go together"),
 }
@@ -249,3 +248,69 @@ def test_bench_swap_reg_without_any_prior_is_one_line(capsys, monkeypatch, tmp_p
                           "--reg-mu", "2", "--reg-sigma", "10", "--json"], capsys, monkeypatch)
     assert code == 0, err
     assert json.loads(out)["settings"]["regularise"]["mu"] == 2.0
+
+
+# --- regressions of issue 20 ------------------------------------------------------------------------------
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_search_on_cuda_without_a_gpu_is_one_line_naming_cuda(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    code, out, err = run(["search", "darts", "--device", "cuda", "--budget", "2", "--out", str(tmp_path / "s")],
+                         capsys, monkeypatch)
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert code == 1 and len(lines) == 1 and "CUDA" in lines[0] and "No such option" not in err, err
+    assert not (tmp_path / "s").exists()
+
+
+def test_bench_darts_takes_data_builtin_cifar10(capsys, monkeypatch, tmp_path):
+    """--data builtin:cifar10 is the space's own batch (same images, same values), filed under its own data."""
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    argv = ["bench", "darts", "--limit", "3", "--repeats", "1", "--proxies", "swap,params", "--json",
+            "--export", str(tmp_path / "rows.jsonl")]
+    code, out, err = run([*argv, "--data", "builtin:cifar10"], capsys, monkeypatch)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["n_archs"] == 3 and rec["settings"]["data"] == "builtin:cifar10"
+    given = [json.loads(line)["swap"] for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    code, out, err = run(argv, capsys, monkeypatch)
+    assert code == 0, err
+    own = [json.loads(line)["swap"] for line in (tmp_path / "rows.jsonl").read_text().splitlines()]
+    assert given == own and all(v > 0 for v in own)
+
+
+def test_bench_flexibert_takes_a_task_alias(capsys, monkeypatch, tmp_path):
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    code, out, err = run(["bench", "flexibert", "--task", "sst2", "--limit", "3", "-n", "4", "--max-length", "16",
+                          "--proxies", "swap,params", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    rec = json.loads(out)
+    assert rec["settings"]["tasks"] == ["sst"] and set(rec["correlations"]["swap"]) == {"sst"}
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_bench_export_writes_one_row_per_architecture(suffix, capsys, monkeypatch, tmp_path):
+    import csv
+
+    monkeypatch.setenv("SWAPLM_CACHE", str(tmp_path / "cache"))
+    path = tmp_path / f"rows{suffix}"
+    argv = ["bench", "darts", "--ids", "0-9", "--repeats", "1", "--proxies", "swap,params", "--export", str(path)]
+    code, _, err = run(argv, capsys, monkeypatch)
+    assert code == 0, err
+    text = path.read_text()
+    rows = list(csv.DictReader(text.splitlines())) if suffix == ".csv" else [json.loads(x) for x in text.splitlines()]
+    assert [int(r["id"]) for r in rows] == list(range(10))
+    assert set(rows[0]) >= {"id", "key", "swap", "swap_seconds", "params", "params_seconds", "truth_cifar10"}
+    assert all(float(r["swap"]) > 0 and float(r["truth_cifar10"]) > 0 for r in rows)
+    first = text
+    code, _, err = run([*argv, "--json"], capsys, monkeypatch)  # the second time every row comes from the store
+    assert code == 0 and len(path.read_text().splitlines()) == len(first.splitlines())
+
+
+def test_proxies_listing_is_readable_at_80_columns(capsys, monkeypatch):
+    from rich.console import Console
+
+    from swaplm import cli
+
+    monkeypatch.setattr(cli, "console", Console(width=80, force_terminal=False))
+    code, out, _ = run(["proxies"], capsys, monkeypatch)
+    assert code == 0 and max(len(line) for line in out.splitlines()) <= 80
+    assert "Number of distinct sample-wise activation patterns" in out  # a card reads as a sentence

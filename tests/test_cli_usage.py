@@ -14,6 +14,9 @@ CASES = {
     "bad_choice": (["score", "builtin:bert-tiny", "--init", "nope"], "--init"),
     "unknown_option": (["score", "builtin:bert-tiny", "--no-such-option"], "No such option"),
     "bench_bad_int": (["bench", "darts", "--limit", "many"], "--limit"),
+    "bench_bad_init": (["bench", "darts", "--init", "nope"], "--init"),  # one enum for --init in every command
+    "bench_bad_mode": (["bench", "flexibert", "--mode", "training"], "--mode"),
+    "search_bad_device": (["search", "darts", "--device", "tpu"], "--device"),
 }
 
 

@@ -190,7 +190,7 @@ def test_key_is_csv_text_and_registry():
     with pytest.raises(SwapError, match="convention"):
         DartsSpace(convention="nope")
     with pytest.raises(SwapError, match="task"):
-        REFERENCE.inputs(task="imagenet")
+        REFERENCE.inputs("imagenet")
 
 
 # --- benchmark ---------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-"""The checkpoint-ranking experiment's parts (python -m swaplm.experiments.checkpoints), on tiny models."""
+"""The checkpoint-ranking experiment's parts (python experiments/checkpoints.py), on tiny models."""
 from __future__ import annotations
 
 import json
 import math
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,7 +12,8 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
-from swaplm.experiments import checkpoints as C  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository root, which holds experiments/
+from experiments import checkpoints as C  # noqa: E402
 
 TINY = dict(num_hidden_layers=1, hidden_size=16, num_attention_heads=2, intermediate_size=32, hidden_act="gelu")
 
@@ -100,3 +103,59 @@ def test_plain_summary_says_who_wins_and_when_nothing_correlates():
     assert "longer pretraining made fine-tuning worse" in text and "higher ρ than SWAP in 1 of 1" in text
     text = C._plain_summary([_verdict(0.9, 0.1, "SWAP ranked better than held-out MLM loss", pos=["swap"])])
     assert "**1 of 1**" in text and "SWAP ranks better than MLM loss" in text and "Nothing correlates" not in text
+
+
+def fake_run(tmp_path):
+    """What main() hands write_report, made up: 4 checkpoints of (a), 2 configurations of (b), 2 seeds."""
+    plan = tiny_plan(seeds=(0, 1))
+    a = [str(tmp_path / "a" / f"checkpoint-{s}") for s in (0, 1, 3, 4)]
+    b = [a[-1], str(tmp_path / "wide" / "final")]
+    names = list(dict.fromkeys(a + b))
+    rng = np.random.default_rng(0)
+    scores = {n: {"swap": float(10 + i), "mlm_loss": float(5 - i), "rankme": float(rng.random()),
+                  "alpha_req": None if i == 0 else float(rng.random()), "params": 1000 + i} for i, n in enumerate(names)}
+    ft = {(n, t): [{"accuracy": 0.5 + 0.05 * i + 0.01 * s, "mcc": 0.1, "majority": 0.51, "train_seconds": 2.0,
+                    "eval_seconds": 0.5, "throughput": 30.0} for s in plan.seeds]
+          for i, n in enumerate(names) for t in plan.tasks}
+    corr, truths = {}, {}
+    from swaplm import stats
+
+    for group, ns in (("a", a), ("b", b)):
+        for t in plan.tasks:
+            truths[(group, t)] = {n: statistics_mean([r["accuracy"] for r in ft[(n, t)]]) for n in ns}
+            corr[(group, t)] = {p: stats.correlations([scores[n][p] for n in ns], [truths[(group, t)][n] for n in ns],
+                                                      p not in ("mlm_loss", "alpha_req"), intervals=True)
+                                for p in C.PROXIES}
+    third = {"ranking": [{"model": "builtin:minilm", "scores": {**scores[a[0]], "mlm_loss": None},
+                          "failed": {"mlm_loss": "no masked-LM head"}, "seconds": 1.5}]}
+    return dict(plan=plan, stages={"pretrain (a)": 10.0}, cpu={"pretrain (a)": 15.0}, total=10.0, resumed=[],
+                info_a={"blocks": 40, "callback_seconds": 1.0, "callback_rows": 4, "train_loss": [(1, 2.0), (4, 1.0)]},
+                info_b={"tiny": {"seconds": 5.0, "final_train_loss": 1.0}}, a_names=a, b_names=b, scores=scores,
+                rank_s={n: 0.5 for n in names}, ft=ft, corr=corr, truths=truths,
+                sub={k: tmp_path / f"sub_{k[0]}_{k[1]}.md" for k in corr}, third=third, walls={"families": 3.0},
+                rank_cost={"wall": 6.0, "n": len(names), "checkpoints": 2.5, "warmup": 1.0},
+                control=[{"train": 32, "epochs": 1, "accuracy": 0.5, "predicted_1": 1.0, "train_loss": [0.69, 0.69],
+                          "seconds": 3.0}],
+                higher={p: p not in ("mlm_loss", "alpha_req") for p in C.PROXIES}, quick=True, argv=["--quick"])
+
+
+def statistics_mean(xs):
+    return sum(xs) / len(xs)
+
+
+def test_write_report_writes_every_section_and_the_provenance_footer(tmp_path):
+    from swaplm.report import read_provenance
+
+    out = tmp_path / "report.md"
+    C.write_report(out, **fake_run(tmp_path))
+    text = out.read_text()
+    for head in ("## Summary", "## Setup", "## Stage times", "## Does fine-tuning learn?", "## (a) Checkpoints",
+                 "## (b) Configurations", "## Correlation of every proxy", "### (a) checkpoints of one run, SST-2",
+                 "## Verdict", "## Models of different families", "## Caveats"):
+        assert head in text, head
+    assert "Command: `python experiments/checkpoints.py --quick`" in text and "(baseline) training step" in text
+    assert "(noise ceiling) seed split-half" in text and "- `builtin:minilm`: mlm_loss: no masked-LM head" in text
+    assert read_provenance(text) is not None
+    assert (tmp_path / "report_trajectory.png").is_file() and (tmp_path / "report_scatter.png").is_file()
+    doc = json.loads(out.with_suffix(".json").read_text())
+    assert doc["summary"] in text and len(doc["verdicts"]) == 4

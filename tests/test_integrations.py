@@ -120,3 +120,30 @@ def test_bad_options_are_one_line_errors():
         SwapCallback(on=("train",))
     with pytest.raises(SwapError, match="unknown proxy"):
         SwapCallback(proxies=("nope",))
+
+
+def test_callback_scores_with_tf32_off_through_the_runner():
+    """The callback scores through the runner's scorer: TF32 is off during every proxy (as in `swaplm rank`) and
+    the caller's TF32 flags and RNG are as they were afterwards."""
+    from swaplm.proxies import Proxy, register
+
+    seen = []
+
+    def flags(model, batch, ctx):
+        seen.append((torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32))
+        return 1.0
+
+    register(Proxy("test_tf32_flags", flags))
+    cb = SwapCallback(n=N, max_length=L, proxies=("test_tf32_flags", "swap"))
+    model, tok = tiny_mlm(), bert_tokenizer()
+    kept = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        torch.manual_seed(123)
+        before = torch.get_rng_state()
+        values, failed, _ = cb.score(model, tok)
+        assert torch.backends.cuda.matmul.allow_tf32 and torch.backends.cudnn.allow_tf32
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = kept
+    assert seen == [(False, False)] and not failed and values["swap"] > 0
+    assert torch.equal(torch.get_rng_state(), before)

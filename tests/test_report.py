@@ -7,7 +7,7 @@ import pytest
 
 from swaplm import stats
 from swaplm.bench import ArchRow, BenchResult, finalise_row, split
-from swaplm.report import ci_text, provenance_rows, write_report
+from swaplm.report import interval_text, provenance_rows, write_report
 from swaplm.spaces.base import Record
 
 
@@ -66,7 +66,7 @@ def test_intervals_are_deterministic_and_wider_on_fewer_archs():
     assert a == b and a["spearman_ci"][0] < a["spearman"] < a["spearman_ci"][1]
     few = res.subset(range(50)).correlations(intervals=True)["p"]["acc"]
     assert few["spearman_ci"][1] - few["spearman_ci"][0] > a["spearman_ci"][1] - a["spearman_ci"][0]
-    assert ci_text(0.7021, [0.651, 0.749]) == "0.702 [0.65, 0.75]" and ci_text(math.nan, [0.1, 0.2]) == "—"
+    assert interval_text(0.7021, [0.651, 0.749]) == "0.702 [0.65, 0.75]" and interval_text(math.nan, [0.1, 0.2]) == "—"
 
 
 def test_provenance_from_rows_or_unknown():
@@ -91,10 +91,10 @@ def test_report_has_intervals_non_finite_strata_and_row_provenance(tmp_path):
     c = res.correlations(intervals=True)["p"]["acc"]
     assert "ranked as the **worst**" in text and "non-finite" in text
     line = next(li for li in text.splitlines() if li.startswith("| p ") and "| acc " in li)
-    assert ci_text(c["spearman"], c["spearman_ci"]) in line and line.rstrip(" |").endswith("2")  # 2 non-finite
+    assert interval_text(c["spearman"], c["spearman_ci"]) in line and line.rstrip(" |").endswith("2")  # 2 non-finite
     assert "## Within strata" in text and "mean ρ within strata" in text
     w = c["within_strata"]
-    assert ci_text(w["spearman_mean"], w["spearman_mean_ci"]) in text
+    assert interval_text(w["spearman_mean"], w["spearman_mean_ci"]) in text
     assert "rows computed at" in text and "2026-01-01T00:00:00+00:00 – 2026-01-03T00:00:00+00:00" in text
     assert "report written" in text and "size" in text  # the space's baseline is ranked beside the proxy
 
@@ -164,3 +164,77 @@ def test_readme_results_figures_are_in_the_reports_they_name():
         figures = re.findall(r"(?<![\w.])\d+\.\d+(?![\w.])", re.sub(r"`[^`]*`", "", ours))
         for fig in figures:
             assert fig in text, f"{fig} (README: {ours[:60]}…) is not in {', '.join(names)}"
+
+
+def test_shared_report_helpers():
+    from swaplm.report import fmt, markdown_table, slug, versions
+    from swaplm.runner import identity
+
+    assert slug("nas-bench/201 x") == "nas-bench_201_x" and slug("") == "space"
+    assert fmt(0.12345) == "0.123" and fmt(0.12345, 1) == "0.1" and fmt(math.nan) == "—" and fmt(None) == "—"
+    assert fmt(7) == "7" and fmt(True) == "True" and fmt("x") == "x"
+    assert interval_text(0.912, [0.8912, 0.934]) == "0.912 [0.89, 0.93]" and interval_text(0.5, None) == "0.500"
+    table = markdown_table(["a", "b"], [["x", 1.5], {"a": "y|z", "b": None}])
+    assert table.splitlines() == ["| a    |     b |", "| ---- | ----: |", "| x    | 1.500 |", "| y\\|z |     — |"]
+    assert markdown_table(["a", "b"], [[1, 2]], align="lr").splitlines()[1] == "| --- | --: |"
+    with pytest.raises(ValueError):
+        markdown_table(["a", "b"], [[1]])
+    with pytest.raises(ValueError):
+        markdown_table(["a", "b"], [[1, 2]], align="lx")
+    assert versions() == identity.versions()  # the very dict the store keeps with every row
+
+
+def test_every_report_ends_with_a_readable_provenance_footer(tmp_path):
+    import re
+
+    from swaplm.report import (engine_fingerprint, git_commit, provenance_footer, read_provenance, write_section)
+
+    commit, fingerprint = git_commit(), engine_fingerprint()
+    assert commit is None or re.fullmatch(r"[0-9a-f]{40}", commit)
+    assert re.fullmatch(r"[0-9a-f]{64}", fingerprint) and fingerprint == engine_fingerprint()
+    footer = provenance_footer()
+    assert read_provenance(footer) == {"commit": commit or "unknown", "fingerprint": fingerprint}
+    assert f"engine/proxy fingerprint `{fingerprint[:12]}`" in footer and read_provenance("# no footer") is None
+    res = make_result([1.0, 2.0, 3.0, 4.0], [1, 2, 3, 4])
+    text = write_report(res, tmp_path / "r.md", command="x", plots=[]).read_text()
+    assert text.rstrip().endswith("-->") and read_provenance(text)["fingerprint"] == fingerprint
+    # a section written into a report keeps exactly one footer, at the end
+    write_section(tmp_path / "r.md", "extra", ["more rows"])
+    write_section(tmp_path / "r.md", "extra", ["other rows"])
+    text = (tmp_path / "r.md").read_text()
+    assert text.count("<!-- swaplm-report ") == 1 and text.rstrip().endswith("-->")
+    assert "other rows" in text and "more rows" not in text and text.index("## Cost") < text.index("other rows")
+
+
+def test_strata_table_says_how_many_resamples_were_dropped():
+    from swaplm.report import strata_table
+
+    # stratum A has three architectures: some resamples draw one of them three times and leave its ρ undefined
+    res = make_result([1, 2, 3, 4, 5, 6, 7, 8], [1, 2, 3, 4, 5, 6, 7, 8], strata=["A"] * 3 + ["B"] * 5)
+    dropped = res.correlations(intervals=True)["p"]["acc"]["within_strata"]["resamples_dropped"]
+    assert dropped > 0 and f"p on acc: {dropped}" in strata_table(res)
+
+
+def test_stale_reports_lists_other_and_missing_fingerprints(tmp_path, monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    from swaplm.report import provenance_footer
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "stale_reports.py"
+    spec = importlib.util.spec_from_file_location("stale_reports", script)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    footer = provenance_footer()
+    (tmp_path / "current.md").write_text("# a\n\n" + footer)
+    (tmp_path / "old.md").write_text("# b\n\n<!-- swaplm-report commit=" + "a" * 40 + " fingerprint=" + "0" * 64 + " -->\n")
+    (tmp_path / "a_report_with_a_very_long_name_that_does_not_fit_into_the_first_column_at_all.md").write_text("# c\n")
+    monkeypatch.setattr("sys.argv", ["stale_reports.py", "--reports", str(tmp_path)])
+    mod.main()
+    out = capsys.readouterr().out
+    assert "old.md" in out and "current.md" not in out and "aaaaaaaaaaaa  000000000000  stale" in out
+    assert "no record" in out and "3 reports: 1 current, 1 stale, 1 with no recorded fingerprint" in out
+    assert max(len(line) for line in out.splitlines()) <= 80
+    monkeypatch.setattr("sys.argv", ["stale_reports.py", "--reports", str(tmp_path), "--all"])
+    mod.main()
+    assert "current.md" in capsys.readouterr().out

@@ -15,16 +15,16 @@ import torch.nn as nn
 
 from swaplm.errors import SwapError
 from swaplm.proxies import Proxy, register
-from swaplm.runner import Scorer, Store, StoreWarning, evaluate, make_executor, resolve
-from swaplm.spaces.base import Protocol_, Record
+from swaplm.runner import Scorer, Store, StoreWarning, evaluate_candidates, make_executor, resolve
+from swaplm.spaces.base import Record, ScoringProtocol, Space
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-class WidthSpace:
+class WidthSpace(Space):
     name = "widths"
     tasks = ("acc",)
-    protocol = Protocol_(n=6, repeats=1, init="gaussian", mode="train")
+    protocol = ScoringProtocol(n=6, repeats=1, init="gaussian", mode="train")
 
     def key(self, arch):
         return f"w{arch}"
@@ -32,7 +32,7 @@ class WidthSpace:
     def build(self, arch):
         return nn.Sequential(nn.Conv2d(3, arch, 3), nn.ReLU())
 
-    def inputs(self, task=None, n=None, seed=0):
+    def inputs(self, data=None, *, n=None, seed=0, max_length=None):
         return torch.randn(n, 3, 5, 5, generator=torch.Generator().manual_seed(seed))
 
     def benchmark(self):
@@ -91,7 +91,7 @@ def test_deterministic_failures_are_stored_transient_ones_are_not(tmp_path):
     space = WidthSpace()
     scorer = Scorer(space, ["test_oom", "test_inf", "params"], resolve(space))
     store = Store(tmp_path / "s.jsonl")
-    first = evaluate(scorer, [("w1", 1)], store=store)["w1"]
+    first = evaluate_candidates(scorer, [("w1", 1)], store=store)["w1"]
     assert "MemoryError" in first.failed["test_oom"] and "not finite" in first.failed["test_inf"]
     again = Scorer(space, ["test_oom", "test_inf", "params"], resolve(space))
     reread = Store(tmp_path / "s.jsonl")
@@ -115,8 +115,8 @@ def test_settings_are_validated_before_any_model_is_built():
     for bad in ({"init": "nope"}, {"mode": "sideways"}, {"padding": "x"}, {"n": 1}, {"repeats": 0}):
         with pytest.raises(SwapError):
             resolve(space, **bad)
-    with pytest.raises(SwapError, match="does not take"):
-        Scorer(space, ["params"], resolve(space, inputs_options={"max_length": 8}))
+    with pytest.raises(SwapError, match="unknown input option"):
+        resolve(space, inputs_options={"vocab": 8})
 
 
 def test_a_local_proxy_is_refused_by_worker_processes_with_a_clear_error():
@@ -201,3 +201,22 @@ def test_run_time_proxies_and_activations_reach_worker_processes():
     finally:
         pool.close()
     assert there == here and here["w2"]["test_width"] == 20.0 and all(v["swap"] > 0 for v in here.values())
+
+
+def _reads_prior(model, batch, ctx):
+    return float(ctx.regularise.mu)
+
+
+def test_a_proxy_that_reads_the_size_prior_is_filed_under_it():
+    """A user proxy declaring ``uses_regularise`` gets another store column when the prior changes (no stale
+    value), one that does not declare it keeps its column."""
+    from swaplm import Regularise
+
+    reader = Proxy("test_prior_reader", _reads_prior, uses_regularise=True)
+    plain = Proxy("test_prior_blind", _reads_prior)
+    space = WidthSpace()
+    cols = [Scorer(space, [reader, plain], resolve(space, regularise=Regularise(mu=m, sigma=1.0))).columns
+            for m in (1.0, 2.0)]
+    assert cols[0]["test_prior_reader"] != cols[1]["test_prior_reader"]
+    assert cols[0]["test_prior_blind"] == cols[1]["test_prior_blind"]
+    assert Proxy("x", _reads_prior).uses_regularise is False and Proxy("x", _reads_prior).version is None

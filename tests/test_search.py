@@ -175,7 +175,7 @@ def test_corrupt_journal_line_is_reported_recomputed_and_nothing_else_lost(tmp_p
 @pytest.mark.parametrize("args, message", [
     (["search", "nospace"], "unknown search space"),
     (["search", "darts", "--algorithm", "annealing"], "unknown search algorithm"),
-    (["search", "darts", "--proxy", "nope"], "unknown proxy"),
+    (["search", "darts", "--fitness", "nope"], "unknown proxy"),
     (["search", "darts", "--budget", "0"], "--budget must be >= 1"),
     (["search", "darts", "--budget", "ten"], "--budget must be a number"),
     (["search", "darts", "--budget", "50,200"], "add --benchmark"),
@@ -211,3 +211,28 @@ def test_size_control_rows_respect_a_hard_parameter_limit(tmp_path):
     prior, limit = rows
     assert limit["setting"] == "--max-params 900" and limit["params_max"] <= 900
     assert prior["params_mean"] < 1200  # a prior at 0.5 k pulls the found models small
+
+
+def test_resume_with_only_the_directory_continues_with_its_saved_settings(tmp_path):
+    """Killed after 8 evaluations, `swaplm search --resume DIR` (no other option) ends with the uninterrupted
+    run's best, fitness and evaluation count; a disagreeing option beside --resume is one line naming it."""
+    args = ["search", "darts", "--budget", "24", "--population", "6", "--seed", "3"]
+    run_dir = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "swaplm", *args, "--out", str(run_dir), "--json"],
+                            env={**ENV, "SWAPLM_CACHE": str(tmp_path / "cache_a")}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    journal = run_dir / "journal.jsonl"
+    while proc.poll() is None and not (journal.exists() and len(journal.read_text().splitlines()) >= 9):
+        time.sleep(0.02)  # polls the journal: the kill comes after 8 journaled evaluations, whatever the speed
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (run_dir / "best").exists()
+    env = {**ENV, "SWAPLM_CACHE": str(tmp_path / "cache_b")}
+    other = _cli(["search", "--resume", str(run_dir), "--seed", "4"], env, timeout=120)
+    assert other.returncode == 1 and "--seed" in other.stderr and len(other.stderr.strip().splitlines()) == 1
+    resumed = _cli(["search", "--resume", str(run_dir), "--json"], env)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    whole = _cli([*args, "--out", str(tmp_path / "whole"), "--json"], {**ENV, "SWAPLM_CACHE": str(tmp_path / "c")})
+    r, w = json.loads(resumed.stdout), json.loads(whole.stdout)
+    assert (r["best"], r["fitness"], r["evaluations"]) == (w["best"], w["fitness"], w["evaluations"]) == \
+        (r["best"], r["fitness"], 24)

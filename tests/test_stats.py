@@ -152,3 +152,45 @@ def test_ranking_metric_works_offline(tmp_path, monkeypatch):
     assert out["spearman"] == pytest.approx(1 - 6 * 4 / (6 * 35)) and out["kendall"] == pytest.approx(11 / 15)
     flipped = metric.compute(predictions=[-1.0, -2.0, -3.0], references=[1, 2, 3], higher_is_better=False)
     assert flipped["spearman"] == pytest.approx(1.0)
+
+
+def test_failed_values_rank_below_every_finite_value_at_any_magnitude():
+    # |lowest| >= 2**53: "lowest - 1" equals lowest in floating point, so a failure would tie with it
+    c = stats.correlations([1e17, 3e17, float("nan")], [1, 2, 0])
+    assert c["spearman"] == pytest.approx(1.0) and c["kendall"] == pytest.approx(1.0) and c["non_finite"] == 1
+    assert stats.correlations([-1e17, -3e17, None], [1, 2, 0], higher_is_better=False)["spearman"] == pytest.approx(1.0)
+    big = -1.7e308  # near the most negative double: any subtraction would overflow or be absorbed
+    assert stats.correlations([big, 0.0, float("-inf")], [1, 2, 0])["spearman"] == pytest.approx(1.0)
+    ranks, _, finite, _ = stats.worst_ranked([5.0, math.nan, 5.0, 7.0], [1, 2, 3, 4])
+    assert list(ranks) == [1.5, 0.0, 1.5, 3.0] and list(finite) == [True, False, True, True]
+    # Pearson still uses the finite values themselves, not their ranks
+    assert stats.correlations([1, 2, 10, None], [1, 2, 3, 4])["pearson"] == pytest.approx(stats.pearson([1, 2, 10], [1, 2, 3]))
+    assert stats.rank_ensemble([[1e17, 3e17, math.nan]]).tolist() == [0.5, 1.0, 0.0]
+
+
+def test_strata_bootstrap_drops_and_counts_resamples_with_an_undefined_stratum():
+    # stratum "a" has 3 architectures: a resample drawing one of them three times makes its rho undefined;
+    # stratum "b" has 40 and never does
+    scores = [1, 2, 3] + list(range(40))
+    truth = [1, 2, 3] + list(range(40))
+    strata = ["a"] * 3 + ["b"] * 40
+    w = stats.within_strata(scores, truth, strata, intervals=True, n_boot=500, seed=1)
+    by = w["resamples_dropped_by_stratum"]
+    assert by["b"] == 0 and 0 < by["a"] < 500 and w["resamples_dropped"] == by["a"]
+    # the kept resamples average both strata (each ρ = 1 here), never stratum "b" alone
+    assert w["spearman_mean_ci"] == [pytest.approx(1.0), pytest.approx(1.0)]
+    # a stratum below min_size or with a constant side is not averaged, so it is not counted either
+    w2 = stats.within_strata([1, 2, 3, 5, 5, 7, 8], [1, 2, 3, 4, 4, 5, 6], ["a"] * 3 + ["b"] * 2 + [None] * 2,
+                             intervals=True, n_boot=100)
+    assert set(w2["resamples_dropped_by_stratum"]) == {"a"}
+    # every resample dropped (seed 4 draws one architecture twice in both): no interval, and the count says why
+    w3 = stats.within_strata([1, 2], [1, 2], ["a"] * 2, min_size=2, intervals=True, n_boot=2, seed=4)
+    assert w3["resamples_dropped"] == 2 and all(math.isnan(v) for v in w3["spearman_mean_ci"])
+
+
+def test_strata_bootstrap_counts_are_deterministic_and_absent_without_intervals():
+    args = ([1, 2, 3, 4, 1, 3, 2, 4], [1, 2, 3, 4, 1, 2, 3, 4], ["a"] * 4 + ["b"] * 4)
+    one = stats.within_strata(*args, intervals=True, n_boot=300, seed=5)
+    assert one == stats.within_strata(*args, intervals=True, n_boot=300, seed=5)
+    assert one["resamples_dropped"] >= max(one["resamples_dropped_by_stratum"].values())
+    assert "resamples_dropped" not in stats.within_strata(*args)

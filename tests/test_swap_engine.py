@@ -10,6 +10,7 @@ from transformers import BertConfig, BertModel
 import swaplm
 from swaplm import Regularise, SwapError, swap_score
 from swaplm import activations as acts
+from swaplm.engine.counting import _count_hashed, _hash_rows
 from swaplm.swap import count_distinct, pack_signs
 
 
@@ -148,13 +149,14 @@ def test_count_distinct_with_forced_hash_collisions(n):
     codes = pack_signs(x)
     truth = len({tuple(c) for c in torch.sign(x).t().tolist()})
     assert count_distinct(codes) == truth
-    assert count_distinct(codes, hash_rows=lambda c: c[:, 0] % 3) == truth  # almost everything collides
-    assert count_distinct(codes, hash_rows=lambda c: torch.zeros_like(c[:, 0])) == truth
+    assert _count_hashed(codes, _hash_rows(codes)) == truth  # the torch hash path (GPU, no numba)
+    assert _count_hashed(codes, codes[:, 0] % 3) == truth  # almost everything collides
+    assert _count_hashed(codes, torch.zeros_like(codes[:, 0])) == truth
 
 
 @pytest.mark.parametrize("n,nonneg", [(2, True), (16, True), (22, True), (16, False), (32, True), (32, False)])
 def test_histogram_and_sort_counts_agree_with_the_definition(n, nonneg, monkeypatch):
-    import swaplm.swap as engine
+    import swaplm.engine.counting as engine
 
     g = torch.Generator().manual_seed(n)
     x = torch.randint(-1, 2, (n, 3000), generator=g).float()
@@ -164,6 +166,8 @@ def test_histogram_and_sort_counts_agree_with_the_definition(n, nonneg, monkeypa
     truth = len({tuple(c) for c in torch.sign(x).t().tolist()})
     codes = pack_signs(x, nonnegative=nonneg)
     assert codes.shape == (3000, 1)
+    assert count_distinct(codes) == truth
+    monkeypatch.setenv("SWAPLM_NUMBA", "0")  # the torch counts: the histogram, then the sort
     assert count_distinct(codes) == truth
     monkeypatch.setattr(engine, "BINCOUNT_LIMIT", 0)  # force the sort path
     assert count_distinct(codes) == truth
@@ -349,17 +353,131 @@ def test_swap_memo_is_not_used_after_any_change(monkeypatch):
 
 @pytest.mark.parametrize("single", [True, False])
 def test_small_outputs_packed_single_threaded_give_the_same_codes(monkeypatch, single):
-    import swaplm.swap as sw
+    import swaplm.engine.packers as sw
     torch.manual_seed(0)
     model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 8, 3, padding=1), nn.GELU())
     x = torch.randn(19, 3, 8, 8)
     threads = torch.get_num_threads()
     monkeypatch.setattr(sw, "SMALL_SINGLE_THREAD", not single)
-    other = swap_score(model, x).score
+    other = swap_score(model, x, packer="staged").score
     torch.set_num_threads(2)
     try:
         monkeypatch.setattr(sw, "SMALL_SINGLE_THREAD", single)
-        assert swap_score(model, x).score == other
+        assert swap_score(model, x, packer="staged").score == other == swap_score(model, x).score
         assert torch.get_num_threads() == 2  # the thread count is put back
     finally:
         torch.set_num_threads(threads)
+
+
+# ----------------------------------------------------------------------------- packers (swaplm.engine.packers)
+PACKERS = ["reference", "staged", "numba", "seen-table"]
+
+
+def _packer_applies(packer, nonneg, n):
+    from swaplm.engine import fastpack
+
+    if packer in ("numba", "seen-table") and not fastpack.available():
+        return False
+    return packer != "seen-table" or (nonneg and n <= 22)  # bit tables of 2^N bits per copy, within 2 MB
+
+
+def tied_cnn(act, seed):
+    """Random CNN with exact zeros (zeroed filters), duplicated filters and a 1×1 conv: ties everywhere."""
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.BatchNorm2d(6), act(), nn.Conv2d(6, 5, 1), act())
+    with torch.no_grad():
+        model[0].weight[0] = 0
+        model[0].bias[0] = 0
+        model[0].weight[1] = model[0].weight[2]
+        model[0].bias[1] = model[0].bias[2]
+    return model
+
+
+@pytest.mark.parametrize("packer", PACKERS)
+@pytest.mark.parametrize("act", [nn.ReLU, nn.GELU])
+@pytest.mark.parametrize("n", [5, 16, 31, 33, 70])
+def test_every_packer_equals_the_reference_collector_and_the_definition(packer, act, n):
+    if not _packer_applies(packer, act is nn.ReLU, n):
+        pytest.skip("packer does not apply")
+    model = tied_cnn(act, n)
+    x = torch.randn(n, 3, 5, 5, generator=torch.Generator().manual_seed(n))
+    x[1::4] = x[::4][: x[1::4].shape[0]]  # repeated samples
+    for mode in ("train", "eval"):
+        res = swap_score(model, x, packer=packer, mode=mode)
+        ref = swap_score(model, x, packer="reference", mode=mode)
+        assert res.packer == packer and ref.packer == "reference"
+        assert (res.score, res.neurons, res.calls) == (ref.score, ref.neurons, ref.calls)
+        assert (res.score, res.neurons) == naive_swap(model.train(mode == "train"), x)
+    loop = swap_score(model, x, packer=packer, repeats=3, init="gaussian", mode="train", vectorise=False)
+    folded = swap_score(model, x, packer=packer, repeats=3, init="gaussian", mode="train")
+    ref = swap_score(model, x, packer="reference", repeats=3, init="gaussian", mode="train")
+    assert folded.path == "vectorised" and loop.path == "loop"
+    assert loop.scores == folded.scores == ref.scores
+
+
+@pytest.mark.parametrize("packer", PACKERS)
+@pytest.mark.parametrize("act", ["relu", "gelu"])
+@pytest.mark.parametrize("n", [7, 21, 70])
+def test_every_packer_with_padding(packer, act, n):
+    if not _packer_applies(packer, act == "relu", n):
+        pytest.skip("packer does not apply")
+    model = tiny_bert(n, act)
+    batch = text_inputs(n, 9, seed=n, pad=True)
+    for padding in ("mask", "reference"):
+        res = swap_score(model, batch, padding=padding, packer=packer)
+        assert res.packer == packer
+        assert (res.score, res.neurons) == naive_swap(model, batch, padding=padding)
+        reps = swap_score(model, batch, padding=padding, packer=packer, repeats=2, init="gaussian")
+        assert reps.path == "vectorised"
+        assert reps.scores == swap_score(model, batch, padding=padding, packer="reference", repeats=2,
+                                         init="gaussian").scores
+
+
+def test_packer_is_chosen_once_and_reported(monkeypatch):
+    from swaplm.engine import fastpack
+
+    x = torch.randn(16, 3, 5, 5)
+    relu, gelu = tied_cnn(nn.ReLU, 0), tied_cnn(nn.GELU, 0)
+    if fastpack.available():
+        assert swap_score(relu, x).packer == "seen-table"  # ReLU-like and N <= 32: codes marked in bit tables
+        assert swap_score(relu, torch.randn(40, 3, 5, 5)).packer == "numba"
+        assert swap_score(gelu, x).packer == "numba"
+        assert swap_score(tied_cnn(nn.ReLU, 0).double(), x.double()).packer == "seen-table"
+    assert swap_score(tied_cnn(nn.ReLU, 0).bfloat16(), x.bfloat16()).packer == "staged"  # the kernels read f32/f64
+    with pytest.raises(SwapError, match="does not apply"):
+        swap_score(gelu, x, packer="seen-table")
+    with pytest.raises(SwapError, match="unknown packer"):
+        swap_score(gelu, x, packer="fast")
+    monkeypatch.setenv("SWAPLM_NUMBA", "0")
+    assert swap_score(relu, x).packer == swap_score(gelu, x).packer == "staged"
+    assert swap_score(relu, x).to_dict()["packer"] == "staged"
+    with pytest.raises(SwapError, match="does not apply"):
+        swap_score(relu, x, packer="numba")
+
+
+def test_an_init_declares_whether_it_resets_norm_statistics(monkeypatch):
+    """BatchNorm statistics are held during a score only for an init that declares it leaves them alone: an
+    undeclared init that resets them gets them reset (eval mode reads them), and they are put back after."""
+    import copy
+
+    import swaplm.init as inits
+
+    def resetting(model):
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.reset_running_stats()
+
+    model = tied_cnn(nn.GELU, 1).eval()
+    with torch.no_grad():
+        model[1].running_mean.normal_()
+        model[1].running_var.uniform_(0.2, 3.0)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    x = torch.randn(12, 3, 5, 5)
+    reset = copy.deepcopy(model)
+    resetting(reset)
+    monkeypatch.setitem(inits.INITS, "resetting", resetting)
+    assert swap_score(model, x, init="resetting").score == naive_swap(reset, x)[0] != naive_swap(model, x)[0]
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    inits.declare(resetting, resets_norm_stats=False)  # a false declaration: the statistics are held
+    assert swap_score(model, x, init="resetting").score == naive_swap(model, x)[0]
+    assert inits.gaussian_init.resets_norm_stats is False and inits.default_init.resets_norm_stats is True

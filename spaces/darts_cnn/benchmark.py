@@ -6,13 +6,12 @@ accuracy in percent. Row ``i`` (0-based) becomes ``Record(id=i, ...)``.
 from __future__ import annotations
 
 import csv
-import math
 from functools import lru_cache
 from pathlib import Path
 
 from swaplm.errors import SwapError
 
-from ..base import Record
+from ..base import Record, accuracy
 from .genotype import Genotype, parse_genotype
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -50,7 +49,7 @@ def _load(path: Path, _mtime: int, _size: int, expected_rows: int | None) -> tup
                     genotype = parse_genotype(row[0])
                 except SwapError as e:
                     raise SwapError(f"{where}: {e}") from None
-                rows.append((genotype, _accuracy(row[1], where)))
+                rows.append((genotype, accuracy(row[1], where)))
     except csv.Error as e:
         raise SwapError(f"{path.name} line {reader.line_num}: malformed CSV ({e}); "
                         "the file may be truncated or corrupt") from None
@@ -60,17 +59,3 @@ def _load(path: Path, _mtime: int, _size: int, expected_rows: int | None) -> tup
         raise SwapError(f"{path.name}: {len(rows)} rows, expected {expected_rows} (truncated or corrupt file?)")
     return tuple(rows)
 
-
-def _accuracy(text: str, where: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise SwapError(f"{where}: accuracy {text!r} is not a number") from None
-    if not (math.isfinite(value) and 0.0 <= value <= 100.0):
-        raise SwapError(f"{where}: accuracy {value} is not a percentage in 0..100")
-    return value
-
-
-def genotypes() -> list[Genotype]:
-    """The 1000 benchmark genotypes in file order."""
-    return [r.arch for r in load_benchmark(expected_rows=EXPECTED_ROWS)]

@@ -14,6 +14,7 @@ no ``none`` is introduced and a node's two inputs stay distinct.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Sequence
 
 import torch
@@ -22,7 +23,7 @@ import torch.nn as nn
 from swaplm.errors import SwapError
 from swaplm.swap import Regularise
 
-from ..base import Protocol_, Record
+from ..base import Record, ScoringProtocol, Space
 from .benchmark import CSV_PATH, EXPECTED_ROWS, load_benchmark
 from .genotype import STEPS, Edge, Genotype, check_genotype, format_genotype
 from .model import Network
@@ -33,7 +34,7 @@ CONVENTIONS = ("reference", "standard")
 NETWORKS = {"proxy": dict(C=3, layers=1, stem=False), "eval": dict(C=36, layers=20, stem=True)}
 
 
-class DartsSpace:
+class DartsSpace(Space):
     """DARTS cell space on CIFAR-10.
 
     ``network="proxy"`` builds the SWAP scoring proxy (C=3, one reduction cell, no stem); ``"eval"`` the
@@ -45,7 +46,7 @@ class DartsSpace:
     tasks = ("cifar10",)
     # swap_reg's size prior (Θ in thousands of parameters): μ = 2.0k, σ = 10k, chosen by grid search on archs
     # 0-499 only (reports/darts_cifar10.md, "How μ and σ were chosen"; 500-999 held out)
-    protocol = Protocol_(n=16, repeats=32, init="gaussian", mode="train",
+    protocol = ScoringProtocol(n=16, repeats=32, init="gaussian", mode="train",
                          regularise=Regularise(mu=2.0, sigma=10.0, unit="k"))
 
     def __init__(self, convention: str = "reference", network: str = "proxy",
@@ -119,25 +120,38 @@ class DartsSpace:
         s = self.size
         return Network(s["C"], self.num_classes, s["layers"], check_genotype(arch), stem=s["stem"])
 
-    def _check_task(self, task: str | None) -> None:
-        if task not in (None, *self.tasks):
-            raise SwapError(f"DARTS space has no task {task!r}; tasks: {', '.join(self.tasks)}")
+    def _check_source(self, data: str | None) -> bool:
+        """True when ``data`` means the reference images (None or the task name); False for an image source
+        (``builtin:cifar10``, an ``.npz`` file, an image folder); a SwapError for anything else."""
+        if data is None or data in self.tasks:
+            return True
+        if ":" not in data and not Path(data).expanduser().exists():
+            raise SwapError(f"DARTS space has no task {data!r}; tasks: {', '.join(self.tasks)} (or pass an image "
+                            "source: builtin:cifar10, an .npz file or an image folder)")
+        return False
 
-    def inputs(self, task: str | None = None, n: int | None = None, seed: int = 0) -> torch.Tensor:
+    def inputs(self, data: str | None = None, *, n: int | None = None, seed: int = 0,
+               max_length: int | None = None) -> torch.Tensor:
         """The reference batch: the first ``n`` (default 16) CIFAR-10 training images, normalised, (n,3,32,32).
 
-        ``seed`` is unused — the reference batch is fixed (the same images for every candidate).
+        ``seed`` does not change the reference batch (the same images for every candidate). Another image
+        source ``data`` is read by ``swaplm.data.load_images`` (seed 0: its first ``n`` images, so
+        ``builtin:cifar10`` gives the reference batch; other seeds a seeded choice), resized to 32x32.
         """
-        from swaplm.data import cifar10_batch
+        from swaplm.data import cifar10_batch, load_images
 
-        self._check_task(task)
-        return cifar10_batch(n or self.protocol.n)
+        if max_length is not None:
+            raise SwapError(f"--max-length is for text spaces; the {self.name} space scores images")
+        if self._check_source(data):
+            return cifar10_batch(n or self.protocol.n)
+        return load_images(data, n or self.protocol.n, seed=seed, size=32)
 
-    def labels(self, task: str | None = None, n: int | None = None, seed: int = 0) -> torch.Tensor:
+    def labels(self, data: str | None = None, *, n: int | None = None, seed: int = 0) -> torch.Tensor:
         """CIFAR-10 class labels (n,) long of the images :meth:`inputs` returns (for label-needing proxies)."""
         from swaplm.data import cifar10_labels
 
-        self._check_task(task)
+        if not (self._check_source(data) or (data == "builtin:cifar10" and seed == 0)):
+            raise SwapError(f"labels are known for the shipped CIFAR-10 sample only, not for {data!r}")
         return cifar10_labels(n or self.protocol.n)
 
     def noise_inputs(self, n: int = 16, seed: int = 0) -> torch.Tensor:
@@ -157,8 +171,6 @@ class DartsSpace:
     def save(self, arch: Genotype, directory) -> list[str]:
         """Write ``genotype.txt`` (the canonical genotype text, parsed back by ``parse_genotype``); returns the
         file names written."""
-        from pathlib import Path
-
         Path(directory, "genotype.txt").write_text(self.key(arch) + "\n", encoding="utf-8")
         return ["genotype.txt"]
 

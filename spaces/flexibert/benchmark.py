@@ -17,7 +17,6 @@ from swaplm.spaces.base import Record
 from .arch import FlexiBertArch
 
 TASKS = ("glue", "cola", "mnli", "mrpc", "qnli", "qqp", "rte", "sst", "sts")
-EXPECTED_RECORDS = 500
 
 
 def default_path() -> Path:

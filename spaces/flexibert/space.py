@@ -7,7 +7,7 @@ from typing import Any
 
 from swaplm.errors import SwapError
 from swaplm.swap import Regularise
-from swaplm.spaces.base import Protocol_, Record
+from swaplm.spaces.base import Record, ScoringProtocol, Space
 
 from . import arch as _arch
 from .arch import FlexiBertArch, parse_key, reference_build_key
@@ -27,7 +27,7 @@ def as_arch(value: Any) -> FlexiBertArch:
     raise SwapError(f"not a FlexiBERT architecture: {type(value).__name__}")
 
 
-class FlexiBertSpace:
+class FlexiBertSpace(Space):
     """FlexiBERT space with the NAS-Bench-BERT benchmark.
 
     ``build="reference"`` builds every model as the published zero-cost studies did (hidden 256, FF 1024, no
@@ -44,13 +44,19 @@ class FlexiBertSpace:
     # the flattest prior of the grid)
     PRIORS = {"reference": Regularise(mu=2.0, sigma=256.0, unit="M"),
               "faithful": Regularise(mu=0.5, sigma=1024.0, unit="M")}
-    protocol = Protocol_(n=128, repeats=1, init=None, mode="train", padding="reference",
+    protocol = ScoringProtocol(n=128, repeats=1, init=None, mode="train", padding="reference",
                          regularise=PRIORS["reference"])
     max_positions = FlexiBertConfig.max_position_embeddings  # longest text sample (--max-length) a model takes
+    builds = BUILDS
+    search_build = "faithful"  # a search changes hidden size and FF dimensions: the build that builds them
+    #: GLUE names a user may type for the benchmark's columns
+    task_aliases = {"sst2": "sst", "sst-2": "sst", "stsb": "sts", "sts-b": "sts"}
+    #: a search for SST-2 scores on the shipped SST-2 sentences; every other task on the WikiText-2 blocks
+    task_data = {"sst": "builtin:sst2"}
 
     def __init__(self, build: str = "reference"):
         if not isinstance(build, str) or build not in BUILDS:
-            raise SwapError(f"FlexiBERT build must be one of {', '.join(BUILDS)}; got {build!r}")
+            raise SwapError(f"flexibert build must be one of {', '.join(BUILDS)}; got {build!r}")
         self.build_mode = build
         self.protocol = dataclasses.replace(type(self).protocol, regularise=self.PRIORS[build])
 
@@ -92,17 +98,19 @@ class FlexiBertSpace:
         """A freshly initialised model (HF init from torch's global RNG; structure independent of the seed)."""
         return FlexiBertModel(self.config(arch))
 
-    def inputs(self, data: str | None = None, n: int | None = None, seed: int = 0, max_length: int = 128):
+    def inputs(self, data: str | None = None, *, n: int | None = None, seed: int = 0,
+               max_length: int | None = None):
         """The unlabeled batch, a BatchEncoding (n, L): by default (``data`` None or a task name) ``n``
-        (default 128) packed WikiText-2 blocks of ``max_length`` uncased WordPiece tokens; otherwise ``data`` is
-        any ``swaplm.data`` source (``builtin:sst2``, a hub name, a local file). The same batch serves every task
-        (the models are scored before any fine-tuning)."""
+        (default 128) packed WikiText-2 blocks of ``max_length`` (default 128) uncased WordPiece tokens;
+        otherwise ``data`` is any ``swaplm.data`` source (``builtin:sst2``, a hub name, a local file). The same
+        batch serves every task (the models are scored before any fine-tuning)."""
         from swaplm.data import bert_tokenizer, text_batch
 
+        max_length = 128 if max_length is None else max_length
         if not 2 <= max_length <= self.max_positions:
             raise SwapError(f"max_length must be between 2 and {self.max_positions} (the models' positions), "
                             f"got {max_length}")
-        source = "builtin:wikitext2" if data is None or data in self.tasks else data
+        source = "builtin:wikitext2" if data is None or data in self.tasks or data in self.task_aliases else data
         return text_batch(source, bert_tokenizer(), n=n or self.protocol.n, max_length=max_length, seed=seed)
 
     def benchmark(self) -> list[Record]:

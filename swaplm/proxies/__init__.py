@@ -22,9 +22,8 @@ def _load() -> dict[str, Proxy]:
     if not _REGISTRY:
         for mod in _MODULES:
             m = importlib.import_module(f"{__name__}.{mod}")
-            for p in getattr(m, "PROXIES", [getattr(m, "PROXY", None)]):
-                if p is not None:
-                    _REGISTRY[p.name] = p
+            for p in m.PROXIES if hasattr(m, "PROXIES") else [m.PROXY]:
+                _REGISTRY[p.name] = p
     return _REGISTRY
 
 

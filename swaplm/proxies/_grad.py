@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swaplm.errors import SwapError
+from swaplm.modelstate import padding_mask
 
 from ._session import session, to_device
 from .base import ProxyContext
@@ -45,12 +46,7 @@ def run(model: nn.Module, batch) -> torch.Tensor:
 
 def token_mask(batch, ctx: ProxyContext) -> torch.Tensor | None:
     """(N, L) bool, True for real tokens, when ``ctx.padding == "mask"`` and the batch has padding; else None."""
-    if ctx.padding != "mask" or not isinstance(batch, Mapping):
-        return None
-    am = batch.get("attention_mask")
-    if not isinstance(am, torch.Tensor) or not bool((am == 0).any()):
-        return None
-    return am.bool()
+    return padding_mask(batch, ctx.padding)
 
 
 def expand_mask(mask: torch.Tensor | None, x: torch.Tensor) -> torch.Tensor | None:

@@ -13,7 +13,8 @@ import torch.nn as nn
 
 from swaplm.errors import SwapError
 from swaplm.init import get_init
-from swaplm.modelstate import restore, snapshot, to_device  # noqa: F401 (to_device: used by the proxies)
+from swaplm.modelstate import (kept_rng, no_tf32, restore, seed_rng, snapshot,  # noqa: F401 (to_device: the proxies')
+                               to_device)
 
 from .base import ProxyContext
 
@@ -36,7 +37,7 @@ def session(model: nn.Module, ctx: ProxyContext, *, init: str | None = None, mod
             grad: bool = False, mutates: bool = False) -> Iterator[torch.device]:
     """Seeded scope for one proxy evaluation; yields the model's device.
 
-    ``init`` (default ``ctx.init``) re-initialises under ``torch.manual_seed(ctx.seed)``; ``mode`` (default
+    ``init`` (default ``ctx.init``) re-initialises under ``seed_rng(ctx.seed, device)``; ``mode`` (default
     ``ctx.mode``) sets train/eval; ``grad`` makes every parameter require grad and clears ``.grad`` first;
     ``mutates`` says the caller changes parameter values or dtypes. Buffers, modes, flags and grads are always
     restored on exit (also after an error); parameter values when re-initialised or ``mutates``.
@@ -49,8 +50,8 @@ def session(model: nn.Module, ctx: ProxyContext, *, init: str | None = None, mod
     grads = [p.grad for p in params]
     state = snapshot(model, params=init_fn is not None or mutates)
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            torch.manual_seed(ctx.seed)
+        with no_tf32(), kept_rng(device):
+            seed_rng(ctx.seed, device)
             if init_fn is not None:
                 init_fn(model)
             set_mode(model, mode if mode is not None else ctx.mode)

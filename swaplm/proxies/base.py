@@ -44,6 +44,11 @@ class Proxy:
     #: model families the proxy applies to ("cnn", "transformer"); ``available(family)`` filters on it
     families: tuple[str, ...] = ("cnn", "transformer")
     derive: Callable[[dict, ProxyContext], float] | None = None
+    #: the proxy reads ``ctx.regularise`` (the size prior): stored values are filed under the prior too
+    uses_regularise: bool = False
+    #: part of the stored values' identity: change it when the values change for a reason the proxy's source
+    #: code does not show (e.g. a data file it reads)
+    version: str | None = None
 
     def compute(self, model: nn.Module, batch, ctx: ProxyContext | None = None) -> float:
         """Value of the proxy for ``model`` on ``batch``; raises SwapError when it is not finite."""

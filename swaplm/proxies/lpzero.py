@@ -25,8 +25,6 @@ from ._session import session
 from .base import Proxy, ProxyContext
 from .transformer import _pick, backward_output_sum
 
-#: NAS-Bench-BERT records LPZero's expression was fitted on (exclude them when evaluating it)
-FITTED_IDS = range(0, 50)
 
 
 def _as_out_in(m, t: torch.Tensor) -> torch.Tensor:

@@ -66,5 +66,5 @@ PROXIES = [
     Proxy("swap_reg", _swap_reg, cost="repeats × 1 forward (shared with swap)",
           card="SWAP × exp(-(Θ-μ)²/σ), Θ = parameters (in the Regularise setting's unit); a size prior that "
                "also steers search. No default prior: the space's protocol or --reg-mu/--reg-sigma give it.",
-          requires=("swap", "params"), derive=_derive_swap_reg),
+          requires=("swap", "params"), derive=_derive_swap_reg, uses_regularise=True),
 ]

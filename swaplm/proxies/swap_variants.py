@@ -1,7 +1,8 @@
 """SWAP variants: per-layer counts, tokens as samples, small sample groups, pre-activation signs.
 
-All of them come from one hooked forward per repeat (:func:`profile`), built on the engine's public primitives
-(``swaplm.swap.pack_signs`` / ``count_distinct``, ``swaplm.activations.select``). Every call of a hooked
+All of them come from one hooked forward per repeat (:func:`profile`), run by the engine's repeat loop and
+collector (``swaplm.swap.Run`` / ``Collector``, ``pack_signs`` / ``count_distinct``,
+``swaplm.activations.select``). Every call of a hooked
 activation module is one *layer* l with ``neurons_l`` elements per sample. Per layer it counts:
 
 * ``distinct``: distinct sample-wise sign patterns over the N samples (SWAP's patterns, kept per layer);
@@ -36,10 +37,9 @@ import torch
 from swaplm import activations as _acts
 from swaplm.errors import SwapError
 from swaplm.init import get_init
-from swaplm.swap import batch_size, count_distinct, forward, pack_signs, repeat_seed
+from swaplm.modelstate import input_device, named_modules, padding_mask, scoring_scope, to_device
+from swaplm.swap import Collector, Run, batch_size, check_settings, count_distinct, pack_signs
 
-from ._grad import token_mask
-from ._session import hooks, session, set_mode, to_device
 from .base import Proxy, ProxyContext
 
 #: the grid every profile run computes (so the registered variants and the report's grid share one forward)
@@ -118,56 +118,61 @@ def layer_counts(name: str, out: torch.Tensor, inp: torch.Tensor | None, nonneg:
     return layer, codes, pre_codes
 
 
+class _LayerCollector(Collector):
+    """The engine's collector (same output checks and forward path as ``swap_score``) keeping per-layer counts
+    of every hooked call, and its post/pre-activation codes for the pooled counts."""
+
+    def __init__(self, n: int, keep: torch.Tensor | None, small, tokens, pre: bool):
+        super().__init__(n, None)
+        self.keep_tokens, self.small, self.tokens, self.pre = keep, small, tokens, pre
+        self.layers: list[Layer] = []
+        self.pre_codes: list[torch.Tensor | None] = []
+
+    def hook(self, name: str, module):
+        nonneg, self.hooks = _acts.is_nonnegative(module), self.hooks + 1
+
+        def fn(_mod, inp, out):
+            if self.accept(name, out):
+                x_in = inp[0] if self.pre and inp and isinstance(inp[0], torch.Tensor) else None
+                layer, codes, pre_codes = layer_counts(name, out, x_in, nonneg, self.keep_tokens, self.small,
+                                                       self.tokens)
+                self.layers.append(layer)
+                self.codes.append(codes)
+                self.pre_codes.append(pre_codes)
+        return fn
+
+    def profile(self) -> Profile:
+        self.check()
+        pooled = count_distinct(torch.cat(self.codes))  # every code has code_words(N) words
+        pooled_pre = None
+        if self.pre and all(pc is not None for pc in self.pre_codes):
+            pooled_pre = count_distinct(torch.cat(self.pre_codes))
+        return Profile(self.layers, pooled, pooled_pre, sum(lay.neurons for lay in self.layers))
+
+
 def profile(model, batch, ctx: ProxyContext | None = None, *, small: Sequence[int] = SMALL_GRID,
             tokens: Sequence[int] = TOKEN_GRID, pre: bool = True, activations=None) -> list[Profile]:
     """Per-layer SWAP counts of ``model`` on ``batch``, one :class:`Profile` per repeat of ``ctx``.
 
     ``small``: sample-group sizes n (each < N) for the small-N counts; ``tokens``: position counts T for the
     tokens-as-samples counts; ``pre``: also count pre-activation signs; ``activations``: modules to hook
-    (as :func:`swaplm.swap_score`). The model is left as it was (weights, buffers, modes).
+    (as :func:`swaplm.swap_score`). Repeats are seeded, re-initialised and run as the engine's loop
+    (``swaplm.swap.Run``, in ``swaplm.modelstate.scoring_scope``); the model is left as it was.
     """
     ctx = ctx or ProxyContext()
-    if ctx.padding not in ("mask", "reference"):
-        raise SwapError(f"padding must be 'mask' or 'reference', got {ctx.padding!r}")
     n = batch_size(batch)
-    if n < 2:
-        raise SwapError(f"SWAP needs a batch of at least 2 samples, got {n}")
-    hooked = _acts.select(model, activations)
+    check_settings(n, max(1, ctx.repeats), ctx.mode, ctx.padding)
+    named = named_modules(model)
+    device = input_device(model, named)
+    batch = to_device(batch, device)
     init_fn = get_init(ctx.init) if ctx.init is not None else None
+    run = Run(model, batch, _acts.select(model, activations, named), n, None, ctx.seed, device, init_fn, ctx.mode)
+    keep = padding_mask(batch, ctx.padding)
     out: list[Profile] = []
-    with session(model, ctx, init=None, mutates=init_fn is not None) as device:
-        batch = to_device(batch, device)
-        keep = token_mask(batch, ctx)
+    with scoring_scope(model, device, [m for _, m in named], init_fn, modes=ctx.mode is not None):
         for r in range(max(1, ctx.repeats)):
-            torch.manual_seed(repeat_seed(ctx.seed, r))
-            if init_fn is not None:
-                init_fn(model)
-            set_mode(model, ctx.mode)
-            layers: list[Layer] = []
-            codes: list[torch.Tensor] = []
-            pre_codes: list[torch.Tensor | None] = []
-
-            def hook(name, nonneg):
-                def fn(_mod, inp, o):
-                    if not isinstance(o, torch.Tensor) or o.dim() < 2 or o.shape[0] != n:
-                        return
-                    x_in = inp[0] if pre and inp and isinstance(inp[0], torch.Tensor) else None
-                    layer, c, pc = layer_counts(name, o, x_in, nonneg, keep, small, tokens)
-                    layers.append(layer)
-                    codes.append(c)
-                    pre_codes.append(pc)
-                return fn
-
-            with hooks([m.register_forward_hook(hook(name, _acts.is_nonnegative(m))) for name, m in hooked]):
-                with torch.no_grad():
-                    forward(model, batch)
-            if not layers:
-                raise SwapError(f"{len(hooked)} activation module(s) hooked but nothing was recorded")
-            pooled = count_distinct(torch.cat(codes))  # every code has code_words(N) words
-            pooled_pre = None
-            if pre and all(pc is not None for pc in pre_codes):
-                pooled_pre = count_distinct(torch.cat(pre_codes))
-            out.append(Profile(layers, pooled, pooled_pre, sum(lay.neurons for lay in layers)))
+            run.prepare(r)
+            out.append(run.record(_LayerCollector(n, keep, small, tokens, pre)).profile())
     return out
 
 

@@ -21,16 +21,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swaplm.runner.identity import json_safe
 from swaplm.errors import SwapError
+from swaplm.runner.identity import json_safe
+from swaplm.runner.settings import DEFAULT
 
 from .loading import Candidate, content_digest, expand, fingerprint, load_checkpoint
 
+#: the label-free proxies checkpoints are ranked with by default (``swaplm rank``, :class:`SwapCallback`)
 DEFAULT_PROXIES = ("swap", "mlm_loss", "rankme", "alpha_req", "params")
 
 
 def default_store_path() -> Path:
-    from swaplm.bench import default_cache_dir
+    """``$SWAPLM_CACHE/rank/rank.jsonl``: the store of checkpoint values, beside the bench stores."""
+    from swaplm.runner.store import default_cache_dir
 
     return default_cache_dir().parent / "rank" / "rank.jsonl"
 
@@ -93,6 +96,49 @@ class RankResult:
         return json_safe({"ranking": self.ranking(), "correlations": self.correlations(),
                            "settings": self.settings, "wall_seconds": self.wall_seconds})
 
+    def terminal(self) -> list:
+        """What the terminal shows: the ranking table, one line per failed checkpoint, the truth correlations."""
+        from rich.table import Table
+
+        from swaplm.report import fmt, interval_text
+
+        ranking = self.ranking()
+        table = Table(title=f"swaplm rank: {len(ranking)} checkpoint(s), {self.wall_seconds:.1f} s "
+                            f"({sum(self.cached.values())} from the store)", title_justify="left")
+        table.add_column("#", justify="right")
+        table.add_column("model", style="bold cyan")
+        for p in self.proxies:
+            table.add_column(f"{p} {'↑' if self.higher_is_better[p] else '↓'}", justify="right")
+        if self.truth:
+            table.add_column("truth", justify="right")
+        for i, r in enumerate(ranking, 1):
+            cells = [fmt(r["scores"][p], 4) if r["scores"][p] is not None else "failed" for p in self.proxies]
+            table.add_row(str(i), r["model"], *cells, *([fmt(r.get("truth"), 4)] if self.truth else []))
+        parts: list = [table]
+        for r in ranking:
+            if r["failed"]:
+                reasons = sorted(set(r["failed"].values()))
+                parts.append(f"[yellow]{r['model']}[/]: " + ("; ".join(f"{p}: {w}" for p, w in r["failed"].items())
+                                                             if len(reasons) > 1 else reasons[0]))
+        if self.truth:
+            ct = Table(title="correlation with --truth (95 % bootstrap CI)", title_justify="left")
+            for c in ("proxy", "n", "Spearman ρ", "Kendall τ"):
+                ct.add_column(c, justify="right" if c != "proxy" else "left")
+            for p, c in self.correlations().items():
+                ct.add_row(p, str(c["n"]), interval_text(c["spearman"], c["spearman_ci"]),
+                           interval_text(c["kendall"], c["kendall_ci"]))
+            parts.append(ct)
+        return parts
+
+    def check_any_scored(self) -> None:
+        """A one-line error when no checkpoint got any value (the first one's reason, and how many failed)."""
+        ranking = self.ranking()
+        if ranking and all(all(v is None for v in r["scores"].values()) for r in ranking):
+            first = ranking[0]
+            why = next(iter(first["failed"].values()), "failed")
+            more = f" (and {len(ranking) - 1} other checkpoint(s) failed too)" if len(ranking) > 1 else ""
+            raise SwapError(f"{first['model']}: {why}{more}")
+
 
 def make_batch(data: str | None, *, n: int, max_length: int, seed: int, tokenizer: str | None = None):
     """The one batch every checkpoint is scored on (the shipped BERT uncased tokenizer unless ``tokenizer``)."""
@@ -112,24 +158,34 @@ def make_batch(data: str | None, *, n: int, max_length: int, seed: int, tokenize
                                max_length=max_length, seed=seed)
 
 
-def rank(models: Sequence[str], *, proxies: Sequence[str] = DEFAULT_PROXIES, data: str | None = None,
-         n: int = 128, max_length: int = 128, seed: int = 0, device: str = "cpu", tokenizer: str | None = None,
-         batch=None, store: Any = ..., workers: int = 1, threads: int | None = None, progress: bool = False,
-         truth: Mapping[str, float] | None = None) -> RankResult:
+def rank(models: Sequence[str], *, proxies: Sequence[str] | str = DEFAULT_PROXIES, data: str | None = None,
+         n: int | None = None, max_length: int | None = None, seed: int = 0, device: str = "cpu", dtype: str = "float32",
+         tokenizer: str | None = None, batch=None, store: Any = DEFAULT, workers: int = 1,
+         threads: int | None = None, progress: bool = False, truth: Mapping[str, float] | str | Path | None = None
+         ) -> RankResult:
     """Score and rank the checkpoints named by ``models`` (directories, ``checkpoint-*`` parents, built-in
-    names, hub ids). ``store``: ``...`` the default ``$SWAPLM_CACHE/rank/rank.jsonl``, None for no store, or a
-    path / :class:`~swaplm.runner.Store`. ``truth``: ``{model name: score}`` (see :func:`read_truth`)."""
+    names, hub ids). ``n`` samples and ``max_length`` tokens (None: 128 each). ``proxies``: names or a
+    comma-separated string. ``store``: :data:`DEFAULT` the default
+    ``$SWAPLM_CACHE/rank/rank.jsonl``, None for no store, or a path / :class:`~swaplm.runner.Store`. ``truth``:
+    ``{model name: score}`` or a file :func:`read_truth` reads. ``device``: auto, cpu or cuda."""
     from swaplm.proxies import get_proxy
-    from swaplm.runner import Scorer, Settings, Store, evaluate, make_executor
+    from swaplm.runner import Scorer, Settings, Store, evaluate_candidates, make_executor
+    from swaplm.runner.settings import resolve_device
 
     t0 = time.perf_counter()
     if not models:
         raise SwapError("no model or checkpoint directory given")
-    chosen = [get_proxy(p) for p in proxies]  # unknown names fail before anything is loaded
-    if not chosen:
-        raise SwapError("no proxies selected")
-    if max_length < 2 or n < 2:
-        raise SwapError("--batch-size and --max-length must be >= 2")
+    n, max_length = (128 if v is None else v for v in (n, max_length))
+    if isinstance(proxies, str):
+        proxies = [p.strip() for p in proxies.split(",") if p.strip()]
+    for p in proxies:
+        get_proxy(p)  # unknown names fail before anything is loaded
+    settings = Settings(n=n, repeats=1, init=None, mode="eval", padding="mask", seed=seed,
+                        device=resolve_device(device), dtype=dtype)
+    if max_length < 2:
+        raise SwapError(f"--max-length must be >= 2, got {max_length}")
+    if isinstance(truth, (str, Path)):
+        truth = read_truth(truth)
     cands = expand(list(models))
     names = [c.name for c in cands]
     dup = sorted({x for x in names if names.count(x) > 1})
@@ -139,11 +195,10 @@ def rank(models: Sequence[str], *, proxies: Sequence[str] = DEFAULT_PROXIES, dat
     if batch is None:
         batch = make_batch(data, n=n, max_length=max_length, seed=seed, tokenizer=tokenizer)
     vocab_limit = int(batch["input_ids"].max()) + 1
-    settings = Settings(n=n, repeats=1, init=None, mode="eval", padding="mask", seed=seed, device=device)
     scorer = Scorer(None, list(proxies), settings, batch=batch,
                     build=functools.partial(load_checkpoint, vocab_limit=vocab_limit), name="rank",
                     fingerprint=fingerprint())
-    if store is ...:
+    if store is DEFAULT:
         store = Store(default_store_path())
     elif store is not None and not isinstance(store, Store):
         store = Store(store)
@@ -152,8 +207,9 @@ def rank(models: Sequence[str], *, proxies: Sequence[str] = DEFAULT_PROXIES, dat
     if good:
         executor = make_executor(workers, threads)
         try:
-            evals = evaluate(scorer, [(c.key, c.source) for c in good], store=store, executor=executor,
-                             progress=progress, label=f"rank: {len(good)} checkpoint(s)")
+            evals = evaluate_candidates(scorer, [(c.key, c.source) for c in good], store=store,
+                                        executor=executor, progress=progress,
+                                        label=f"rank: {len(good)} checkpoint(s)")
         finally:
             executor.close()
     values, failed, seconds, cached = {}, {}, {}, {}

@@ -3,17 +3,8 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
 
-from swaplm.report import fmt, render_table, versions
-
-
-def ci(value: Any, interval: Any) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    if not interval or any(v is None or not math.isfinite(v) for v in interval):
-        return f"{value:.3f}"
-    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+from swaplm.report import fmt, interval_text, markdown_table, provenance_footer
 
 
 def ranking_table(result, truth_label: str = "truth") -> str:
@@ -30,14 +21,14 @@ def ranking_table(result, truth_label: str = "truth") -> str:
         rows.append(cells)
     cols = ["#", "model"] + [f"{p} ({'↑' if result.higher_is_better[p] else '↓'})" for p in result.proxies] + \
         [truth_label, "rank s"]
-    return render_table(rows, cols)
+    return markdown_table(cols, rows)
 
 
 def correlation_table(result, n_boot: int = 1000) -> str:
     corr = result.correlations(n_boot=n_boot)
-    rows = [[p, c["n"], ci(c["spearman"], c["spearman_ci"]), ci(c["kendall"], c["kendall_ci"]), c["non_finite"]]
-            for p, c in corr.items()]
-    return render_table(rows, ["proxy", "n", "Spearman ρ [95 % CI]", "Kendall τ [95 % CI]", "failed (ranked worst)"])
+    rows = [[p, c["n"], interval_text(c["spearman"], c["spearman_ci"]), interval_text(c["kendall"], c["kendall_ci"]),
+             c["non_finite"]] for p, c in corr.items()]
+    return markdown_table(["proxy", "n", "Spearman ρ [95 % CI]", "Kendall τ [95 % CI]", "failed (ranked worst)"], rows)
 
 
 def scatter(result, path: Path, title: str = "", truth_label: str = "truth") -> Path:
@@ -95,7 +86,6 @@ def write_report(result, path: str | Path, *, command: str, title: str = "swaplm
                   "Spearman ρ and Kendall τ with 95 % percentile bootstrap intervals (1000 resamples of the "
                   "checkpoints, seed 0); lower-is-better proxies are negated first, so positive always means "
                   "\"ranks like the truth\".", "", correlation_table(result), "", f"![scatter]({png.name})", ""]
-    v = versions()
-    lines += ["---", f"swaplm {v.get('swaplm')}, torch {v.get('torch')}, transformers {v.get('transformers')}", ""]
+    lines.append(provenance_footer())
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

@@ -8,6 +8,7 @@ journal, reports and terminal output (:func:`is_main`); the others keep the stor
 """
 from __future__ import annotations
 
+import atexit
 import math
 import os
 from collections.abc import Iterator, Sequence
@@ -32,6 +33,19 @@ def is_main() -> bool:
     return os.environ.get("RANK", "0") in ("", "0")
 
 
+def _destroy_process_group() -> None:
+    """Close this process's side of the process group before the interpreter shuts down.
+
+    A gloo process group left to the interpreter's own teardown is destroyed while its communication threads
+    may still be running, which aborts the process ("terminate called without an active exception", exit -6)
+    after all its work is done. Registered once, by the first executor of a launched run; ``close()`` does not
+    destroy the group because one process may create several executors (a benchmark-mode search does)."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
 class AccelerateExecutor:
     """Shard jobs over the launched processes; evaluations come back in job order, chunk by chunk (a chunk is
     ``chunk`` jobs per process), so the main process stores results as they arrive and a killed run resumes
@@ -47,6 +61,8 @@ class AccelerateExecutor:
         # cpu=True unless CUDA is present: on CPU machines accelerate otherwise stays single-process (MULTI_CPU)
         cpu = os.environ.get("ACCELERATE_USE_CPU", "").lower() in ("1", "true", "yes") or not torch.cuda.is_available()
         self.state = PartialState(cpu=cpu)
+        atexit.unregister(_destroy_process_group)  # registered once, whatever the number of executors
+        atexit.register(_destroy_process_group)
         if self.state.num_processes != world_size():
             raise SwapError(f"accelerate sees {self.state.num_processes} process(es) but {world_size()} were "
                             "launched; check the accelerate config")

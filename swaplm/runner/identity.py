@@ -22,7 +22,7 @@ import torch
 _SWAPLM = Path(__file__).resolve().parent.parent
 #: top-level swaplm modules that never change a computed value (front ends, reporting, bookkeeping); every
 #: other module of the package counts as engine code, so a new engine module is covered without a list edit
-_NOT_ENGINE = {"__init__.py", "__main__.py", "cli.py", "report.py", "stats.py", "bench.py", "search.py",
+_NOT_ENGINE = {"__init__.py", "__main__.py", "cli.py", "report.py", "stats.py", "bench.py", "score.py",
                "models.py", "data.py", "integrations.py", "_hf_registry.py"}
 
 
@@ -46,8 +46,10 @@ def files_digest(paths) -> str:
 
 
 def engine_files() -> list[Path]:
-    """The engine's source files: every top-level ``swaplm/*.py`` module except the front ends."""
-    return sorted(p for p in _SWAPLM.glob("*.py") if p.name not in _NOT_ENGINE)
+    """The engine's source files: every top-level ``swaplm/*.py`` module except the front ends, and every
+    module of the ``swaplm/engine`` package."""
+    return sorted([*(p for p in _SWAPLM.glob("*.py") if p.name not in _NOT_ENGINE),
+                   *(_SWAPLM / "engine").rglob("*.py")])
 
 
 def module_file(obj: Any) -> str | None:
@@ -64,7 +66,7 @@ def proxy_fingerprint(proxy: Any) -> str:
     helper modules (``swaplm/proxies/_*.py``), and for a function without a file its bytecode."""
     files = [*engine_files(), _SWAPLM / "proxies" / "base.py", *sorted((_SWAPLM / "proxies").glob("_*.py"))]
     extra = ""
-    for fn in (getattr(proxy, "fn", None), getattr(proxy, "derive", None)):
+    for fn in (proxy.fn, proxy.derive):
         if fn is None:
             continue
         path = module_file(fn)
@@ -103,35 +105,12 @@ def versions() -> dict[str, str]:
 
 def proxy_identity(p: Any) -> dict:
     """Name and qualified function of a proxy (the readable part of its identity)."""
-    fn = getattr(p, "fn", None)
-    return {"name": p.name, "fn": f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"}
+    return {"name": p.name, "fn": f"{getattr(p.fn, '__module__', '?')}.{getattr(p.fn, '__qualname__', '?')}"}
 
 
 def space_options(space: Any) -> dict:
-    """What distinguishes this space instance (part of the identity).
-
-    A space's ``options`` mapping when it has one; otherwise its class plus every public instance attribute
-    holding plain data (str/int/float/bool/None, or lists/tuples/dicts of them), e.g. ``build_mode``,
-    ``convention``, ``size``. Keep run-time counters and caches private (``_name``) or define ``options``.
-    """
-    opts = getattr(space, "options", None)
-    if isinstance(opts, Mapping):
-        return dict(opts)
-    found: dict[str, Any] = {"class": f"{type(space).__module__}.{type(space).__qualname__}"}
-    for name, value in sorted(getattr(space, "__dict__", {}).items()):
-        if not name.startswith("_") and _plain(value):
-            found[name] = value
-    return found
-
-
-def _plain(value: Any) -> bool:
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return True
-    if isinstance(value, (list, tuple)):
-        return all(_plain(v) for v in value)
-    if isinstance(value, dict):
-        return all(isinstance(k, str) and _plain(v) for k, v in value.items())
-    return False
+    """What distinguishes this space instance (part of the identity): ``space.identity_options()``."""
+    return dict(space.identity_options())
 
 
 def digest(obj) -> str:

@@ -12,7 +12,7 @@ from .scorer import Evaluation, Scorer
 from .store import Store
 
 
-def evaluate(scorer: Scorer, candidates: Sequence[tuple[str, Any]], *, store: Store | None = None,
+def evaluate_candidates(scorer: Scorer, candidates: Sequence[tuple[str, Any]], *, store: Store | None = None,
              executor=None, progress: bool = False, label: str | None = None, warmup: bool = False,
              on_result: Callable[[Evaluation], str | None] | None = None) -> dict[str, Evaluation]:
     """Evaluations of ``candidates`` (``(key, arch)`` pairs; a repeated key is scored once), in input order.

@@ -6,7 +6,6 @@ built under ``seed`` and restored from a snapshot before each proxy.
 """
 from __future__ import annotations
 
-import inspect
 import math
 import random
 import time
@@ -18,7 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from swaplm.errors import SwapError
+from swaplm.errors import SwapError, check_samples
 from swaplm.modelstate import batch_len, no_tf32, restore, snapshot, to_device
 
 from . import identity as ident
@@ -49,17 +48,23 @@ class Evaluation:
     transient: set = field(default_factory=set)
 
 
+#: the ``data`` entry of the identity when the caller gives the batch (its bytes are in ``batch_sha256``)
+CALLER_BATCH = "<batch given by caller>"
+
+
 class Scorer:
     """Scores candidates with ``proxies`` under ``settings``.
 
-    ``space``: a swaplm space (gives ``name``, ``build``, ``inputs``, ``labels`` and the code fingerprint) or
-    None, in which case ``build``, ``batch`` and ``name`` are required. ``batch`` overrides the space's inputs;
-    ``labels`` the space's labels. ``fingerprint`` adds the digest of extra code that builds candidates.
+    ``space``: a :class:`swaplm.spaces.Space` (gives ``name``, ``build``, ``inputs``, ``labels``, ``num_classes``
+    and the code fingerprint) or None, in which case ``batch`` and ``name`` are required (and ``build`` for
+    :meth:`score`). ``batch`` overrides the space's inputs; ``labels`` the space's labels. ``fingerprint`` adds
+    the digest of extra code that builds candidates. ``placed``: ``build`` returns the model already on its
+    device(s) (e.g. spread by a device map), so it is not moved.
     """
 
     def __init__(self, space: Any, proxies: Sequence[Any], settings: Settings, *, batch: Any = None,
                  labels: Any = None, build: Callable[[Any], torch.nn.Module] | None = None,
-                 name: str | None = None, fingerprint: str | None = None):
+                 name: str | None = None, fingerprint: str | None = None, placed: bool = False):
         from swaplm.proxies import Proxy, ProxyContext, get_proxy
 
         if not proxies:
@@ -68,46 +73,25 @@ class Scorer:
         self.names = [p.name for p in self.proxies]
         if len(set(self.names)) != len(self.names):
             raise SwapError(f"proxy listed twice: {', '.join(self.names)}")
-        if space is None and (build is None or batch is None or name is None):
-            raise SwapError("a scorer without a space needs build, batch and name")
-        self.space, self.settings = space, settings
+        if space is None and (batch is None or name is None):
+            raise SwapError("a scorer without a space needs a batch and a name")
+        self.space, self.settings, self.placed = space, settings, placed
         self.name = name or space.name
-        self.build = build or space.build
-        self.device = torch.device(settings.device)
-        from .distributed import launched
-
-        if launched() and self.device.type == "cuda" and self.device.index is None:
-            from .distributed import AccelerateExecutor
-
-            self.device = AccelerateExecutor().device  # one device per launched process
-
-        if batch is None:
-            batch = self._space_inputs()
-            data_setting = settings.data if not settings.inputs_options else {"data": settings.data,
-                                                                               **settings.inputs_options}
-        else:
-            data_setting = "<batch given by caller>"
-        self.n = batch_len(batch)
-        if self.n < 2:
-            raise SwapError(f"the batch has {self.n} sample(s); SWAP needs at least 2")
-        if labels is None and space is not None and hasattr(space, "labels") and batch is not None and \
-                any(p.needs_labels for p in self.proxies) and data_setting != "<batch given by caller>":
+        self.build = build or (space.build if space is not None else None)
+        self.device = _device(settings.device)
+        self.dtype = getattr(torch, settings.dtype)
+        self.batch_given = batch is not None
+        if not self.batch_given:
+            batch = space.inputs(settings.data, n=settings.n, seed=settings.seed, **settings.inputs_options)
+        self.n = check_samples(batch_len(batch))
+        if labels is None and not self.batch_given and any(p.needs_labels for p in self.proxies):
             labels = space.labels(settings.data, n=settings.n, seed=settings.seed)
         self.ctx = ProxyContext(seed=settings.seed, repeats=settings.repeats, init=settings.init,
                                 mode=settings.mode, padding=settings.padding, regularise=settings.regularise,
                                 labels=to_device(labels, self.device),
-                                num_classes=getattr(space, "num_classes", None))
+                                num_classes=space.num_classes if space is not None else None)
         self.versions = ident.versions()
-        self.identity = {
-            "space": self.name,
-            "space_options": ident.jsonable(ident.space_options(space)) if space is not None else None,
-            "space_code": ident.space_fingerprint(space) if space is not None else None,
-            "build_code": fingerprint,
-            "n": self.n, "repeats": settings.repeats, "init": settings.init, "mode": settings.mode,
-            "padding": settings.padding, "seed": settings.seed, "device": self.device.type,
-            "data": ident.jsonable(data_setting), "batch_sha256": ident.digest(batch),
-            "versions": {k: v for k, v in self.versions.items() if k != "swaplm"},
-        }
+        self.identity = self._identity(batch, fingerprint)
         self.labels_sha256 = ident.digest(labels) if labels is not None else None
         # a proxy whose inputs (e.g. swap_reg <- swap, params) are computed in this run is derived from them
         self.derived = [p for p in self.proxies
@@ -115,7 +99,28 @@ class Scorer:
         self.run_proxies = [p for p in self.proxies if p not in self.derived]
         self.run_names = [p.name for p in self.run_proxies]
         self.columns = {p.name: self._column(p) for p in self.run_proxies}
-        self.batch = to_device(batch, self.device)
+        self.batch = _cast(to_device(batch, self.device), self.dtype)
+
+    def _identity(self, batch: Any, fingerprint: str | None) -> dict[str, Any]:
+        """What every stored value of this run is filed under (besides the proxy's own identity)."""
+        s, space = self.settings, self.space
+        if self.batch_given:
+            data = CALLER_BATCH
+        else:
+            data = s.data if not s.inputs_options else {"data": s.data, **s.inputs_options}
+        identity = {
+            "space": self.name,
+            "space_options": ident.jsonable(ident.space_options(space)) if space is not None else None,
+            "space_code": ident.space_fingerprint(space) if space is not None else None,
+            "build_code": fingerprint,
+            "n": self.n, "repeats": s.repeats, "init": s.init, "mode": s.mode,
+            "padding": s.padding, "seed": s.seed, "device": self.device.type,
+            "data": ident.jsonable(data), "batch_sha256": ident.digest(batch),
+            "versions": {k: v for k, v in self.versions.items() if k != "swaplm"},
+        }
+        if s.dtype != "float32":  # float32 runs keep the identity they always had
+            identity["dtype"] = s.dtype
+        return identity
 
     # -- pickling (worker processes): built-in proxies travel by name, run-time ones as objects
     def __getstate__(self):
@@ -154,8 +159,8 @@ class Scorer:
         """Store column of a proxy: its name plus a digest of the run identity, the proxy's identity and code
         fingerprint, and the size prior / labels for proxies that use them."""
         extra = {"proxy": ident.proxy_identity(proxy), "code": ident.proxy_fingerprint(proxy),
-                 "version": getattr(proxy, "version", None)}
-        if getattr(proxy, "uses_regularise", proxy.name == "swap_reg"):
+                 "version": proxy.version}
+        if proxy.uses_regularise:
             extra["regularise"] = ident.jsonable(self.settings.regularise)
         if proxy.needs_labels:
             extra["labels_sha256"] = self.labels_sha256
@@ -169,37 +174,45 @@ class Scorer:
                 "seed": s.seed, "device": str(self.device), "regularise": ident.jsonable(s.regularise),
                 "data": self.identity["data"], "batch_sha256": self.identity["batch_sha256"],
                 "labels_sha256": self.labels_sha256, "swaplm": self.versions.get("swaplm"),
-                "versions": self.versions, "tf32": False}
+                "versions": self.versions, "tf32": False, "dtype": s.dtype}
 
     # -- scoring
-    def _space_inputs(self):
-        opts = dict(self.settings.inputs_options)
-        params = inspect.signature(self.space.inputs).parameters
-        takes_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
-        unknown = [k for k in opts if k not in params and not takes_kwargs]
-        if unknown:
-            raise SwapError(f"space {self.space.name!r} does not take the input option(s) {', '.join(unknown)}")
-        return self.space.inputs(self.settings.data, n=self.settings.n, seed=self.settings.seed, **opts)
-
     def score(self, arch: Any, key: str, names: Sequence[str] | None = None) -> Evaluation:
         """Build ``arch`` and compute the run proxies ``names`` (default all) on identical starting weights."""
+        if self.build is None:
+            raise SwapError(f"scorer {self.name!r} has no build: score built models with measure()")
         todo = [p for p in self.run_proxies if names is None or p.name in names]
-        values: dict[str, float | None] = {}
-        seconds: dict[str, float] = {}
-        failed: dict[str, str] = {}
-        transient: set = set()
         stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
         seed_all(self.settings.seed)
         t0 = time.perf_counter()
         try:
-            model = self.build(arch).to(self.device)
+            model = self.build(arch)
+            if not self.placed:
+                model = model.to(self.device) if self.dtype is torch.float32 else model.to(self.device, self.dtype)
         except PROXY_FAILURES + TRANSIENT as e:
             reason = f"build failed: {reason_of(e)}"
             return Evaluation(key, {p.name: None for p in todo}, {p.name: 0.0 for p in todo},
                               {p.name: reason for p in todo}, time.perf_counter() - t0, stamp, self.versions,
                               transient={p.name for p in todo} if isinstance(e, TRANSIENT) else set())
         build_seconds = time.perf_counter() - t0
-        state = snapshot(model) if len(todo) > 1 else None
+        ev = self._run(model, key, todo, stamp, restore_between=len(todo) > 1)
+        ev.build_seconds = build_seconds
+        return ev
+
+    def measure(self, model: torch.nn.Module, key: str = "model") -> Evaluation:
+        """Every proxy of this scorer on a model that is already built (and placed), derived ones included.
+        The proxies leave the model as they found it; the caller keeps the global RNGs if it must."""
+        stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        return self.finish(self._run(model, key, self.run_proxies, stamp, restore_between=False))
+
+    def _run(self, model, key: str, todo: list, stamp: str, *, restore_between: bool) -> Evaluation:
+        """The proxies ``todo`` on ``model``, each seeded, timed and in true float32 (no TF32); with
+        ``restore_between`` the model's state is put back between them."""
+        values: dict[str, float | None] = {}
+        seconds: dict[str, float] = {}
+        failed: dict[str, str] = {}
+        transient: set = set()
+        state = snapshot(model) if restore_between else None
         cuda = self.device.type == "cuda"
         for i, proxy in enumerate(todo):
             if i and state is not None:
@@ -220,8 +233,7 @@ class Scorer:
             if cuda:
                 torch.cuda.synchronize(self.device)
             seconds[proxy.name] = time.perf_counter() - t
-        del model
-        return Evaluation(key, values, seconds, failed, build_seconds, stamp, self.versions, transient=transient)
+        return Evaluation(key, values, seconds, failed, 0.0, stamp, self.versions, transient=transient)
 
     def finish(self, ev: Evaluation) -> Evaluation:
         """Fill the derived proxies from the evaluation's other values (their seconds are the sum of their
@@ -275,6 +287,27 @@ class Scorer:
                      versions=ev.versions)
 
 
+def _device(name: str) -> torch.device:
+    """The device of this process: under ``accelerate launch`` a bare "cuda" is this process's GPU."""
+    from .distributed import launched
+
+    device = torch.device(name)
+    if launched() and device.type == "cuda" and device.index is None:
+        from .distributed import AccelerateExecutor
+
+        return AccelerateExecutor().device
+    return device
+
+
+def _cast(batch: Any, dtype: torch.dtype) -> Any:
+    """Floating-point tensors of ``batch`` in ``dtype`` (token ids and masks stay as they are)."""
+    if dtype is torch.float32:
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(dtype) if batch.is_floating_point() else batch
+    return type(batch)({k: _cast(v, dtype) for k, v in batch.items()})
+
+
 def seed_all(seed: int) -> None:
     """Seed Python's, NumPy's and torch's global generators."""
     random.seed(seed)
@@ -288,4 +321,4 @@ def reason_of(e: BaseException) -> str:
     return f"{type(e).__name__}: {msg}" if msg else type(e).__name__
 
 
-__all__ = ["Scorer", "Evaluation", "PROXY_FAILURES", "TRANSIENT", "seed_all", "reason_of"]
+__all__ = ["Scorer", "Evaluation", "CALLER_BATCH", "PROXY_FAILURES", "TRANSIENT", "seed_all", "reason_of"]

@@ -27,6 +27,19 @@ from typing import Any, Iterator
 FORMAT = 1
 
 
+def default_cache_dir() -> Path:
+    """``$SWAPLM_CACHE/bench`` (default ``.swaplm_cache/bench`` in the working directory): the bench stores,
+    one file per space, shared with search."""
+    return Path(os.environ.get("SWAPLM_CACHE", ".swaplm_cache")) / "bench"
+
+
+def space_store(cache_dir: str | Path, space_name: str) -> "Store":
+    """The store of one space's values in ``cache_dir`` (``<cache_dir>/<space>.jsonl``)."""
+    from swaplm.report import slug
+
+    return Store(Path(cache_dir) / f"{slug(space_name)}.jsonl")
+
+
 class StoreWarning(UserWarning):
     """A store line could not be trusted and was skipped (its candidate is recomputed)."""
 
@@ -207,9 +220,6 @@ def _check_line(obj: Any) -> None:
             raise ValueError(f"bad entry for {col!r}")
 
 
-__all__ = ["Store", "StoreWarning", "Chained"]
-
-
 class Chained:
     """Several stores read in order (the first hit wins) and written together (e.g. a search's journal in
     front of the shared bench cache)."""
@@ -228,3 +238,6 @@ class Chained:
     def append(self, key: str, columns: dict[str, dict], **meta) -> None:
         for s in self.stores:
             s.append(key, columns, **meta)
+
+
+__all__ = ["Store", "StoreWarning", "Chained", "default_cache_dir", "space_store"]

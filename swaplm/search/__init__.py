@@ -3,7 +3,7 @@
 (:mod:`.benchmark_view`) and the multi-seed comparison (:mod:`.compare`)."""
 from .algorithms import ALGORITHMS, History, evolution, get_algorithm, random_search, swapnas
 from .benchmark_view import BenchmarkView
-from .run import SearchConfig, resolve_task, run_search
+from .run import SearchConfig, SearchResult, resolve_task, run_search, search
 
 __all__ = ["ALGORITHMS", "History", "swapnas", "evolution", "random_search", "get_algorithm", "BenchmarkView",
-           "SearchConfig", "run_search", "resolve_task"]
+           "search", "SearchConfig", "SearchResult", "run_search", "resolve_task"]

@@ -22,7 +22,7 @@ from typing import Any
 
 from swaplm.errors import SwapError
 
-Fitness = Callable[[Sequence[Any]], list[float]]
+FitnessFn = Callable[[Sequence[Any]], list[float]]  # archs -> fitness values (higher is better)
 
 
 @dataclass
@@ -60,7 +60,7 @@ def _argbest(values: Sequence[float], idx: Sequence[int]) -> list[int]:
     return sorted(idx, key=lambda i: (-values[i], i))
 
 
-def swapnas(space, fitness: Fitness, budget: int, rng: random.Random, *, population: int = 20,
+def swapnas(space, fitness: FitnessFn, budget: int, rng: random.Random, *, population: int = 20,
             sample: int = 5, mutations: int = 5, crossover: float = 0.5) -> History:
     """SWAP-NAS (SPEC §7): P random members; each cycle draws S members, the parent is the best of them (or,
     with probability ``crossover``, the crossover of the best two), up to M mutations of the parent are each
@@ -87,7 +87,7 @@ def swapnas(space, fitness: Fitness, budget: int, rng: random.Random, *, populat
     return hist
 
 
-def evolution(space, fitness: Fitness, budget: int, rng: random.Random, *, population: int = 20,
+def evolution(space, fitness: FitnessFn, budget: int, rng: random.Random, *, population: int = 20,
               sample: int = 5) -> History:
     """Aging (regularised) evolution (Real et al., 2019): draw S members, mutate the best, the child joins and
     the **oldest** member leaves; one evaluation per step."""
@@ -107,7 +107,7 @@ def evolution(space, fitness: Fitness, budget: int, rng: random.Random, *, popul
     return hist
 
 
-def random_search(space, fitness: Fitness, budget: int, rng: random.Random) -> History:
+def random_search(space, fitness: FitnessFn, budget: int, rng: random.Random) -> History:
     """Sample ``budget`` architectures, keep the fittest (the NASWOT protocol when fitness is a proxy)."""
     archs = [space.sample(rng) for _ in range(budget)]
     hist = History()

@@ -13,17 +13,16 @@ from __future__ import annotations
 import math
 import random
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-from swaplm.runner import Scorer, Store, make_executor, resolve
+from swaplm.runner import Scorer, Store, make_executor, resolve, space_store
 
 from .algorithms import evolution, random_search, swapnas
 from .benchmark_view import BenchmarkView
-from .run import Fitness, fitness_proxies
+from .run import StoredFitness, fitness_proxies
 
 
 class _Truth:
@@ -43,7 +42,7 @@ def _constant(archs):
 def compare(space, task: str, budgets: list[int], seeds: list[int], *, proxy: str = "swap", regularise=None,
             out_dir: Path, cache_dir=None, workers: int = 1, threads: int | None = None,
             progress: bool = True, scoring: dict | None = None, algorithm_options: dict | None = None,
-            command: str | None = None, report: Path | None = None) -> dict:
+            command: str | None = None, report: Path | None = None, device: str = "cpu") -> dict:
     """Run every method for every budget and seed; write ``report`` (default ``out_dir/search.md``, with
     ``command`` as the command that made it); return the summary."""
     t0 = time.perf_counter()
@@ -51,14 +50,14 @@ def compare(space, task: str, budgets: list[int], seeds: list[int], *, proxy: st
     records = [r for r in space.benchmark() if r.scores.get(task) is not None and math.isfinite(r.scores[task])]
     view = BenchmarkView(space, records)
     fit_name, names = fitness_proxies(proxy, regularise)
-    scorer = Scorer(space, names, resolve(space, regularise=regularise, **(scoring or {})))
-    cache = Store(Path(cache_dir) / f"{space.name}.jsonl") if cache_dir is not None else None
+    scorer = Scorer(space, names, resolve(space, regularise=regularise, device=device, **(scoring or {})))
+    cache = space_store(cache_dir, space.name) if cache_dir is not None else None
     journal = Store(out_dir / "journal.jsonl")
     executor = make_executor(workers, threads)
     opts = algorithm_options or {}
     evo_opts = {k: v for k, v in opts.items() if k in ("population", "sample")}
-    proxy_fit = Fitness(view, scorer, fit_name, journal, cache, executor)
-    size_fit = Fitness(view, scorer, "params", journal, cache, executor)
+    proxy_fit = StoredFitness(view, scorer, fit_name, journal, cache, executor)
+    size_fit = StoredFitness(view, scorer, "params", journal, cache, executor)
     truth = _Truth(view, task)
     methods = {
         f"SWAP-NAS ({fit_name})": lambda b, rng: swapnas(view, proxy_fit, b, rng, **opts),
@@ -69,13 +68,11 @@ def compare(space, task: str, budgets: list[int], seeds: list[int], *, proxy: st
         "oracle best-of-budget": lambda b, rng: random_search(view, truth, b, rng),
     }
     all_truth = np.array([float(r.scores[task]) for r in records])
-    stratum = getattr(space, "stratum", None)
-    best_stratum = None
-    if stratum is not None:
-        groups: dict = {}
-        for r in records:
-            groups.setdefault(stratum(r.arch), []).append(float(r.scores[task]))
-        best_stratum = max(groups, key=lambda g: statistics.fmean(groups[g]))
+    stratum = space.stratum
+    groups: dict = {}
+    for r in records:
+        groups.setdefault(stratum(r.arch), []).append(float(r.scores[task]))
+    best_stratum = None if None in groups else max(groups, key=lambda g: statistics.fmean(groups[g]))
     summary: dict = {"space": space.name, "task": task, "n_archs": len(records), "budgets": budgets,
                      "seeds": len(seeds), "methods": {}, "best_stratum": None if best_stratum is None
                      else str(best_stratum), "benchmark_max": float(all_truth.max()),
@@ -108,10 +105,12 @@ def compare(space, task: str, budgets: list[int], seeds: list[int], *, proxy: st
     summary["seconds"] = time.perf_counter() - t0
     summary["scoring"] = scorer.settings_json()
     summary["computed"] = proxy_fit.computed + size_fit.computed
-    summary["command"] = command or "swaplm " + " ".join(sys.argv[1:])
+    summary["command"] = command or "(library call)"
     from swaplm.runner.distributed import is_main
 
     if is_main():
+        from .report import write_comparison
+
         write_comparison(report or out_dir / "search.md", summary, fit_name)
     return summary
 
@@ -125,7 +124,7 @@ def size_control(space, task: str, priors: list, budget: int, seeds: list[int], 
     out_dir.mkdir(parents=True, exist_ok=True)
     records = [r for r in space.benchmark() if r.scores.get(task) is not None and math.isfinite(r.scores[task])]
     view = BenchmarkView(space, records)
-    cache = Store(Path(cache_dir) / f"{space.name}.jsonl") if cache_dir is not None else None
+    cache = space_store(cache_dir, space.name) if cache_dir is not None else None
     journal = Store(out_dir / "journal.jsonl")
     executor = make_executor(workers)
     rows = []
@@ -134,7 +133,7 @@ def size_control(space, task: str, priors: list, budget: int, seeds: list[int], 
         for kind, prior, limit in settings:
             fit_name, names = fitness_proxies("swap", prior)
             scorer = Scorer(space, names, resolve(space, regularise=prior, **(scoring or {})))
-            fit = Fitness(view, scorer, fit_name, journal, cache, executor, max_params=limit)
+            fit = StoredFitness(view, scorer, fit_name, journal, cache, executor, max_params=limit)
             params, truth = [], []
             for s in seeds:
                 hist = swapnas(view, fit, budget, random.Random(s), **(algorithm_options or {}))
@@ -148,61 +147,3 @@ def size_control(space, task: str, priors: list, budget: int, seeds: list[int], 
     finally:
         executor.close()
     return rows
-
-
-def _verdict(summary: dict, fit_name: str) -> list[str]:
-    lines = []
-    swap = summary["methods"][f"SWAP-NAS ({fit_name})"]
-    for b in map(str, summary["budgets"]):
-        s = swap[b]
-        parts = []
-        for other in ("random choice (no proxy)", "size-only SWAP-NAS (params)", f"NASWOT protocol ({fit_name})"):
-            o = summary["methods"][other][b]
-            se = math.sqrt((s["std"] ** 2 + o["std"] ** 2) / max(1, summary["seeds"]))
-            diff = s["mean"] - o["mean"]
-            word = "beat" if diff > 2 * se else "lost to" if diff < -2 * se else "tied with"
-            parts.append(f"{word} {other} ({s['mean']:.2f} vs {o['mean']:.2f}, difference {diff:+.2f} ± "
-                         f"{2 * se:.2f} at 2 standard errors)")
-        lines.append(f"- Budget {b}: SWAP-NAS " + "; ".join(parts) + ".")
-        if s.get("in_best_stratum") is not None:
-            lines.append(f"  - {100 * s['in_best_stratum']:.0f} % of SWAP-NAS runs ended in the best group "
-                         f"{summary['best_stratum']} (size-only: "
-                         f"{100 * summary['methods']['size-only SWAP-NAS (params)'][b]['in_best_stratum']:.0f} %, "
-                         f"oracle: {100 * summary['methods']['oracle best-of-budget'][b]['in_best_stratum']:.0f} %).")
-    return lines
-
-
-def write_comparison(path: Path, summary: dict, fit_name: str) -> None:
-    sc = summary["scoring"]
-    budgets = list(map(str, summary["budgets"]))
-    head = "| method | " + " | ".join(f"budget {b}: true {summary['task']} (mean ± std) | percentile"
-                                      + (" | in best group" if summary["best_stratum"] else "") for b in budgets) + " |"
-    ncol = (3 if summary["best_stratum"] else 2) * len(budgets)
-    lines = [f"# Benchmark-mode search: {summary['space']} ({summary['task']})", "",
-             f"Command: `{summary['command']}`", "",
-             f"Every figure below was computed by swaplm: {summary['seeds']} seeds per method and budget, on the "
-             f"{summary['n_archs']} benchmark architectures (true score: the benchmark's trained {summary['task']}; "
-             f"benchmark mean {summary['benchmark_mean']:.2f}, max {summary['benchmark_max']:.2f}). Fitness values "
-             f"come from the store (N = {sc['n']}, repeats {sc['repeats']}, init {sc['init']}, mode {sc['mode']}, "
-             f"padding {sc['padding']}, data {sc['data']}, build {sc['space_options']}); "
-             f"{summary['computed']} were computed in this run. Wall time {summary['seconds']:.1f} s. Versions: "
-             f"{sc['versions']}.", "",
-             "Mutation in benchmark mode: the space's own mutation (or crossover), then the benchmark architecture "
-             "nearest to the child (Hamming distance between architecture encodings, the parent excluded, ties "
-             "broken by the search's random generator). Percentile: share of benchmark architectures whose true "
-             "score is at most the found one's.", "", head, "|---|" + "---:|" * ncol]
-    for name, per in summary["methods"].items():
-        cells = []
-        for b in budgets:
-            r = per[b]
-            cells += [f"{r['mean']:.2f} ± {r['std']:.2f}", f"{r['percentile']:.1f}"]
-            if summary["best_stratum"]:
-                cells.append(f"{100 * r['in_best_stratum']:.0f} %")
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Verdict", "", *_verdict(summary, fit_name), ""]
-    if summary["best_stratum"]:
-        lines += [f"Groups are the space's strata (FlexiBERT: layers and hidden size; DARTS: equal-count bins of "
-                  f"parameter count); the best group is {summary['best_stratum']} (highest mean true score). A "
-                  "search that ends in that group as often as the size-only search, with a similar true score, "
-                  "has only found the right size group: it knows nothing beyond size.", ""]
-    path.write_text("\n".join(lines), encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Vectorised repeats: K re-initialised copies of one model scored in one forward (issue #13).
+"""Vectorised repeats: K re-initialised copies of one model scored in one forward (``SwapResult.path``).
 
 How. The K copies are folded into the batch dimension: the input (N, ...) is repeated to (N·K, ...), row
 i·K + c holding sample i for copy c (sample-major, so (N·K, C, ...) is a free view of (N, K·C, ...)). Every module whose output does not depend on other samples (activations,
@@ -24,7 +24,9 @@ against the loop in tests/test_vectorised.py).
 
 Weights. Copy k gets exactly the weights repeat k of the loop draws: for each copy the engine seeds torch with
 ``repeat_seed(seed, r)``, runs the same initialiser on the model itself and snapshots its parameters and
-buffers (then restores the model). So the vectorised scores are the looped scores, copy for copy.
+buffers (then restores the model). So the vectorised scores are the looped scores, copy for copy. An init that
+declares ``normal_weights`` (swaplm.init) has its later copies drawn straight into their rows, once a check on
+the first copy shows the draws are the same.
 
 What is not vectorised (the caller falls back to the loop and says why): a module type that owns parameters
 and has no rule here, convolutions with non-zero padding modes, Embedding with ``max_norm``, an active
@@ -40,6 +42,10 @@ from collections.abc import Mapping
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from ..errors import SwapError
+from ..modelstate import restore, seed_rng
+from ..swap import repeat_seed
 
 # elements of hooked output per chunk of copies (K·N·neurons); bounds the memory of one folded forward
 CHUNK_ELEMENTS = 1 << 25
@@ -292,13 +298,14 @@ class Copies:
             torch.cat([t.detach().reshape(-1) for _, _, t in self.tensors], out=self.flat[r])
 
     def gaussian_matches(self, reseed) -> bool:
-        """After the model was re-initialised by ``swaplm.init.gaussian_init`` and snapshot as copy 0: set every
+        """After the model was re-initialised by an init that declares ``normal_weights`` (``swaplm.init``, e.g.
+        ``gaussian_init``) and snapshot as copy 0: set every
         copy to copy 0 (the constant part: biases 0, norm γ 1 / β 0, other tensors as they are) and check
         that :meth:`draw_gaussian` after ``reseed()`` draws exactly copy 0 again. True: later copies can be
         drawn directly into their rows (no re-init of the model and snapshot per copy)."""
         if self.k < 2:
             return False
-        gauss = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding)  # as gaussian_init, module order
+        gauss = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear, nn.Embedding)  # the normal_weights contract
         self.draws, off = [], 0
         for m, name, t in self.tensors:
             if name == "weight" and isinstance(m, gauss):
@@ -366,3 +373,81 @@ def chunk_size(k: int, n: int, inputs, neurons: int | None, params: int) -> int:
         neurons = max(1, per_sample) * FIRST_GUESS
     by_params = PARAM_ELEMENTS // params if params else k
     return max(1, min(k, CHUNK_ELEMENTS // max(1, n * neurons), by_params))
+
+
+# ---------------------------------------------------------------------------------------------- the repeats
+def vectorised_repeats(run, packer, repeats: int, params: int, state):
+    """All repeats of ``run`` (a ``swaplm.swap.Run``) as folded copies, in chunks. Returns (counts, last
+    collector, None), or ([], None, why) when the model cannot run vectorised; the model is then as ``state``
+    (its snapshot) holds it, so the loop starts from the model as it was."""
+    if run.mode is not None:
+        run.model.train(run.mode == "train")
+    why = unsupported_reason(run.model) or (
+        "no init: every repeat uses the same weights" if run.init_fn is None else "")
+    if why:
+        return [], None, why
+    try:
+        counts, col = _chunks(run, packer, repeats, params)
+    except Unsupported as e:
+        restore(run.model, state)
+        return [], None, str(e)
+    return counts, col, None
+
+
+def _chunks(run, packer, repeats: int, params: int):
+    counts, col, r, folded, direct = [], None, 0, {}, None
+    chunk = chunk_size(repeats, run.n, run.inputs, None, params)
+    copies = Copies(run.model, chunk)
+    while r < repeats:
+        k = min(chunk, repeats - r)
+        direct = _draw(run, copies, r, k, direct)
+        if run.mode is not None:
+            run.model.train(run.mode == "train")
+        if k not in folded:
+            folded[k] = fold_inputs(run.inputs, run.n, k)
+        col = _folded_forward(run, packer, copies, folded[k], k)
+        counts += col.count_copies()
+        r += k
+        chunk = min(chunk, chunk_size(repeats, run.n, run.inputs, col.neurons, 0))  # the real neuron count is known
+    return counts, col
+
+
+def _draw(run, copies: Copies, r: int, k: int, direct: bool | None) -> bool | None:
+    """Copies 0..k-1 get the weights repeats r..r+k-1 of the loop draw. ``direct``: whether they can be drawn
+    straight into their rows (decided on the first copy; None before)."""
+    for i in range(k):
+        seed_rng(repeat_seed(run.seed, r + i), run.device)
+        if direct:
+            copies.draw_gaussian(i)
+            continue
+        run.init_fn(run.model)
+        copies.snapshot(i)
+        if direct is None:
+            direct = getattr(run.init_fn, "normal_weights", False) and copies.gaussian_matches(
+                lambda: seed_rng(repeat_seed(run.seed, r + i), run.device))
+    return direct
+
+
+def _folded_forward(run, packer, copies: Copies, inputs, k: int):
+    """One hooked forward of the ``k`` installed copies on the folded ``inputs``; Unsupported when the forward
+    fails, draws random numbers or a hooked output does not carry the folded batch."""
+    device = run.device
+    cuda = device.type == "cuda"
+    state = torch.default_generator.get_state()
+    cuda_state = torch.cuda.get_rng_state(device) if cuda else None
+    copies.install(k, run.n)
+    try:
+        col = packer.record(run, lambda: None, inputs, copies=k)
+    except SwapError:
+        raise
+    except Exception as e:  # anything the folded forward cannot do: the loop will
+        raise Unsupported(f"the folded forward failed ({type(e).__name__}: {str(e)[:160]})") from None
+    finally:
+        copies.remove()
+    if not torch.equal(state, torch.default_generator.get_state()) or (
+            cuda and not torch.equal(cuda_state, torch.cuda.get_rng_state(device))):
+        raise Unsupported("the forward draws random numbers (dropout or similar): the loop's draws cannot be "
+                          "reproduced")
+    if col.mismatch:
+        raise Unsupported(f"a hooked output does not carry the folded batch: {col.mismatch}")
+    return col

@@ -1,7 +1,9 @@
-"""Does a label-free score rank pretraining checkpoints like their fine-tuned accuracy? (issue #11)
+"""Does a label-free score rank pretraining checkpoints like their fine-tuned accuracy?
 
-    nice -n 10 env OMP_WAIT_POLICY=PASSIVE python -m swaplm.experiments.checkpoints --fresh   # ~35-45 min, 2 cores
-    python -m swaplm.experiments.checkpoints --quick --out /tmp/q/report.md                    # ~3 min smoke run
+    nice -n 10 env OMP_WAIT_POLICY=PASSIVE python experiments/checkpoints.py --fresh   # ~35-45 min, 2 cores
+    python experiments/checkpoints.py --quick --out /tmp/q/report.md                    # ~3 min smoke run
+
+(``python -m experiments.checkpoints`` from the repository root works too.)
 
 Fully offline, with the Hugging Face ``Trainer``, on data shipped in ``swaplm/_data`` (see its SOURCES.md) plus the
 second task's GLUE files in ``../shared/data/glue`` (``SWAPLM_GLUE`` overrides the folder):
@@ -19,6 +21,7 @@ shipped MiniLM, random inits). Every figure of the report is written here, by th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import math
@@ -39,6 +42,7 @@ import transformers
 from transformers.modeling_outputs import MaskedLMOutput, SequenceClassifierOutput
 
 from swaplm.data import DATA_DIR, bert_tokenizer
+from swaplm.report import fmt, interval_text, markdown_table
 
 SST2_FULL_TRAIN = 67349  # sentences in the full GLUE SST-2 train split (shared/data/SOURCES.md)
 PROXIES = ("swap", "mlm_loss", "rankme", "alpha_req", "params")
@@ -143,7 +147,9 @@ def _tsv(path: Path, header: bool = True) -> list[list[str]]:
     return [r.split("\t") for r in raw.splitlines()[1 if header else 0:] if r.strip()]
 
 
-GLUE_DIR = Path(os.environ.get("SWAPLM_GLUE", Path(__file__).resolve().parents[2].parent / "shared" / "data" / "glue"))
+#: the repository root (this file lives in its ``experiments/`` folder)
+ROOT = Path(__file__).resolve().parents[1]
+GLUE_DIR = Path(os.environ.get("SWAPLM_GLUE", ROOT.parent / "shared" / "data" / "glue"))
 
 
 def _split(rows, n_eval: int, seed: int = 0):
@@ -346,6 +352,7 @@ def mean_std(xs):
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="tiny smoke run (minutes), not for the report")
     ap.add_argument("--out", default="reports/checkpoint_ranking.md")
@@ -365,88 +372,126 @@ def main(argv=None) -> None:
     work.mkdir(parents=True, exist_ok=True)
     out = Path(ns.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    t_all = time.perf_counter()
-    stages: dict[str, float] = {}
-    cpu: dict[str, float] = {}
-    resumed: list[str] = []
-    cpu_now = lambda: sum(os.times()[:4])  # noqa: E731 - user + system, this process and its finished children
-    c0 = [cpu_now()]
+    clock = _Stages()
+    run = {"plan": plan, "stages": clock.wall, "cpu": clock.cpu, "resumed": clock.resumed, "quick": ns.quick,
+           "argv": argv, "higher": {p: p not in ("mlm_loss", "alpha_req") for p in PROXIES}}
+    run.update(_pretrain_all(plan, work, clock))
+    run.update(_time_ranking(plan, work, run["info_a"], run["b_names"], clock))
+    run["ft"] = _finetune_all(plan, work, run["a_names"], run["b_names"], clock)
+    with clock("control: [CLS]-pooler head"):  # why an earlier run found nothing: the stock [CLS]-pooler head
+        run["control"] = cls_pooler_control(run["b_names"][0], plan, work)
+    with clock("rank with --truth"):  # the store answers: same checkpoints, same batch
+        run.update(_rank_with_truth(plan, work, out, run))
+    with clock("rank families (third table)"):
+        run["third"], run["walls"] = _rank_families(plan, work, out, run["a_names"], run["b_names"])
+    run["total"] = clock.elapsed()
+    write_report(out, **run)
+    print(f"report written to {out} ({run['total'] / 60:.1f} min)")
 
-    def stage(name, t0):
-        stages[name] = time.perf_counter() - t0
-        cpu[name], c0[0] = cpu_now() - c0[0], cpu_now()
-        print(f"[{name}] {stages[name]:.1f} s wall, {cpu[name]:.1f} s CPU "
-              f"(elapsed {(time.perf_counter() - t_all) / 60:.1f} min)", flush=True)
 
-    # (a) + (b) pretraining
-    t0 = time.perf_counter()
+class _Stages:
+    """Wall and CPU seconds per named stage (``with clock(name): ...``), and the stages resumed from an
+    earlier invocation."""
+
+    def __init__(self):
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
+        self.resumed: list[str] = []
+        self._start = time.perf_counter()
+        self._cpu0 = self._cpu_now()
+
+    @staticmethod
+    def _cpu_now() -> float:
+        return sum(os.times()[:4])  # user + system, this process and its finished children
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self._start
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        t0 = time.perf_counter()
+        yield
+        self.wall[name] = time.perf_counter() - t0
+        now = self._cpu_now()
+        self.cpu[name], self._cpu0 = now - self._cpu0, now
+        print(f"[{name}] {self.wall[name]:.1f} s wall, {self.cpu[name]:.1f} s CPU "
+              f"(elapsed {self.elapsed() / 60:.1f} min)", flush=True)
+
+
+def _pretrain_all(plan: Plan, work: Path, clock: _Stages) -> dict:
+    """(a) with the callback, then (b)'s other configurations; -> info_a, info_b, a_names, b_names."""
     base_name = next(iter(plan.configs))
-    info_a = pretrain(base_name, plan.configs[base_name], plan, work, callback=True)
-    stage("pretrain (a)", t0)
-    t0 = time.perf_counter()
-    info_b = {base_name: {**info_a, "dir": str(Path(info_a["dir"]) / f"checkpoint-{plan.steps}")}}
-    for name, over in plan.configs.items():
-        if name != base_name:
-            info_b[name] = pretrain(name, over, plan, work, callback=False)
-    stage("pretrain (b)", t0)
+    with clock("pretrain (a)"):
+        info_a = pretrain(base_name, plan.configs[base_name], plan, work, callback=True)
+    with clock("pretrain (b)"):
+        info_b = {base_name: {**info_a, "dir": str(Path(info_a["dir"]) / f"checkpoint-{plan.steps}")}}
+        for name, over in plan.configs.items():
+            if name != base_name:
+                info_b[name] = pretrain(name, over, plan, work, callback=False)
     reused = [k for k, v in [(base_name, info_a), *info_b.items()] if v.get("reused")]
-    if reused:
-        resumed.append("pretraining of " + ", ".join(dict.fromkeys(reused)))  # done.json of an earlier invocation
+    if reused:  # done.json of an earlier invocation
+        clock.resumed.append("pretraining of " + ", ".join(dict.fromkeys(reused)))
     ckpts_a = sorted((p for p in Path(info_a["dir"]).iterdir() if p.name.startswith("checkpoint-")),
                      key=lambda p: int(p.name.split("-")[1]))
-    a_names = [str(Path(info_a["dir"]) / p.name) for p in ckpts_a]
-    b_names = [info_b[k]["dir"] for k in plan.configs]
+    return {"info_a": info_a, "info_b": info_b, "a_names": [str(Path(info_a["dir"]) / p.name) for p in ckpts_a],
+            "b_names": [info_b[k]["dir"] for k in plan.configs]}
 
-    # rank first (what a user would do before fine-tuning), timed per checkpoint without a store
-    t0 = time.perf_counter()
-    shutil.rmtree(work / "cache", ignore_errors=True)
-    warm = warmup_checkpoint(work)
-    rank_all, wall_all = run_rank([warm, info_a["dir"], *b_names[1:]], None, None, plan, work, "timing")
-    stage("rank (a)+(b), no store", t0)
+
+def _time_ranking(plan: Plan, work: Path, info_a: dict, b_names: list[str], clock: _Stages) -> dict:
+    """Rank every checkpoint first (what a user would do before fine-tuning), timed per checkpoint without a
+    store; -> rank_s, scores, rank_cost."""
+    with clock("rank (a)+(b), no store"):
+        shutil.rmtree(work / "cache", ignore_errors=True)
+        warm = warmup_checkpoint(work)
+        rank_all, wall_all = run_rank([warm, info_a["dir"], *b_names[1:]], None, None, plan, work, "timing")
     timed = [r for r in rank_all["ranking"] if r["model"] != warm]
     rank_s = {r["model"]: r["seconds"] for r in timed}
-    scores = {r["model"]: r["scores"] for r in timed}
-    rank_cost = {"wall": wall_all, "n": len(timed), "checkpoints": sum(rank_s.values()),
-                 "warmup": next(r["seconds"] for r in rank_all["ranking"] if r["model"] == warm)}
+    return {"rank_s": rank_s, "scores": {r["model"]: r["scores"] for r in timed},
+            "rank_cost": {"wall": wall_all, "n": len(timed), "checkpoints": sum(rank_s.values()),
+                          "warmup": next(r["seconds"] for r in rank_all["ranking"] if r["model"] == warm)}}
 
-    # fine-tuning
+
+def _finetune_all(plan: Plan, work: Path, a_names: list[str], b_names: list[str], clock: _Stages) -> dict:
+    """Every checkpoint fine-tuned on every task with every seed (runs of an earlier invocation are read back
+    from ``finetune.jsonl``); -> {(checkpoint, task): [one row per seed]}."""
     cache = {}
     if (work / "finetune.jsonl").is_file():
         for line in (work / "finetune.jsonl").read_text().splitlines():
             row = json.loads(line)
             cache[row.pop("key")] = row
     n_cached = len(cache)
-    t0 = time.perf_counter()
     ft: dict[tuple, list[dict]] = {}
     todo = list(dict.fromkeys(a_names + b_names))
-    for i, ck in enumerate(todo):
-        for task in plan.tasks:
-            ft[(ck, task)] = [finetune(ck, task, s, plan, work, cache) for s in plan.seeds]
-        print(f"  fine-tuned {i + 1}/{len(todo)} {ck}: " + ", ".join(
-            f"{TASK_LABEL[t]} {statistics.fmean(r['accuracy'] for r in ft[(ck, t)]):.3f}" for t in plan.tasks)
-            + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
-    stage("fine-tune", t0)
+    with clock("fine-tune"):
+        t0 = time.perf_counter()
+        for i, ck in enumerate(todo):
+            for task in plan.tasks:
+                ft[(ck, task)] = [finetune(ck, task, s, plan, work, cache) for s in plan.seeds]
+            print(f"  fine-tuned {i + 1}/{len(todo)} {ck}: " + ", ".join(
+                f"{TASK_LABEL[t]} {statistics.fmean(r['accuracy'] for r in ft[(ck, t)]):.3f}" for t in plan.tasks)
+                + f" ({time.perf_counter() - t0:.0f} s)", flush=True)
     n_used = sum(len(v) for v in ft.values())
     if n_cached:
-        resumed.append(f"fine-tuning ({min(n_cached, n_used)} runs from {work / 'finetune.jsonl'})")
-    # the control that explains the earlier null result: the stock [CLS]-pooler head on (a)'s final checkpoint
-    t0 = time.perf_counter()
-    control = cls_pooler_control(b_names[0], plan, work)
-    stage("control: [CLS]-pooler head", t0)
+        clock.resumed.append(f"fine-tuning ({min(n_cached, n_used)} runs from {work / 'finetune.jsonl'})")
+    return ft
 
-    # rank with --truth (the store answers: same checkpoints, same batch)
-    t0 = time.perf_counter()
+
+def _rank_with_truth(plan: Plan, work: Path, out: Path, run: dict) -> dict:
+    """``swaplm rank --truth`` per (group, task), each writing its own report beside ``out``; -> corr, truths,
+    sub (those reports' paths)."""
     corr, truths, sub = {}, {}, {}
-    for group, names in (("a", a_names), ("b", b_names)):
+    for group, names in (("a", run["a_names"]), ("b", run["b_names"])):
         for task in plan.tasks:
-            truth = {m: statistics.fmean(r["accuracy"] for r in ft[(m, task)]) for m in names}
-            arg = [info_a["dir"]] if group == "a" else names
+            truth = {m: statistics.fmean(r["accuracy"] for r in run["ft"][(m, task)]) for m in names}
+            arg = [run["info_a"]["dir"]] if group == "a" else names
             md = out.with_name(f"{out.stem}_{group}_{task}.md")
             res, _ = run_rank(arg, truth, md, plan, work, f"{group}_{task}")
             corr[(group, task)], truths[(group, task)], sub[(group, task)] = res["correlations"], truth, md
-    stage("rank with --truth", t0)
-    # the third table: other families and sizes, random inits (no fine-tuning)
-    t0 = time.perf_counter()
+    return {"corr": corr, "truths": truths, "sub": sub}
+
+
+def _rank_families(plan: Plan, work: Path, out: Path, a_names: list[str], b_names: list[str]):
+    """The third table: other families and sizes, random inits (no fine-tuning); -> (rank output, walls)."""
     rnd = work / "random"
     if not (rnd / "minilm-random" / "config.json").is_file():
         from swaplm import models as mdl
@@ -454,16 +499,9 @@ def main(argv=None) -> None:
         transformers.set_seed(0)
         net, _, _ = mdl.load("builtin:minilm", init="random", seed=0)
         net.save_pretrained(rnd / "minilm-random")
-    third_models = ["builtin:minilm", str(rnd / "minilm-random"), a_names[0], *b_names]
-    third, wall3 = run_rank(third_models, None, out.with_name(f"{out.stem}_families.md"), plan, work, "families")
-    stage("rank families (third table)", t0)
-    total = time.perf_counter() - t_all
-
-    write_report(out, plan=plan, stages=stages, cpu=cpu, total=total, resumed=resumed, info_a=info_a, info_b=info_b,
-                 a_names=a_names, b_names=b_names, scores=scores, rank_s=rank_s, ft=ft, corr=corr, truths=truths,
-                 sub=sub, third=third, walls={"families": wall3}, rank_cost=rank_cost, control=control,
-                 higher={p: p not in ("mlm_loss", "alpha_req") for p in PROXIES}, quick=ns.quick, argv=argv)
-    print(f"report written to {out} ({total / 60:.1f} min)")
+    models = ["builtin:minilm", str(rnd / "minilm-random"), a_names[0], *b_names]
+    third, wall = run_rank(models, None, out.with_name(f"{out.stem}_families.md"), plan, work, "families")
+    return third, {"families": wall}
 
 
 def warmup_checkpoint(work: Path) -> str:
@@ -510,14 +548,6 @@ def cls_pooler_control(ckpt: str, plan: Plan, work: Path) -> list[dict]:
 
 
 # ------------------------------------------------------------------------------------------------- report
-def _f(x, d=3):
-    return "—" if x is None or (isinstance(x, float) and not math.isfinite(x)) else f"{x:.{d}f}"
-
-
-def _ci(v, c):
-    return _f(v) if not c or any(x is None for x in c) else f"{_f(v)} [{_f(c[0])}, {_f(c[1])}]"
-
-
 def _excludes_zero(ci) -> int:
     """+1 / −1 when a 95 % interval lies above / below zero, else 0."""
     if not ci or any(x is None or not math.isfinite(x) for x in ci):
@@ -525,264 +555,310 @@ def _excludes_zero(ci) -> int:
     return 1 if ci[0] > 0 else -1 if ci[1] < 0 else 0
 
 
-def _git_commit() -> str:
+def _code_state() -> str:
+    """The checked-out commit, the last commit that changed this experiment, and whether it is modified now."""
+    from swaplm.report import git_commit
+
+    here = Path(__file__).resolve()
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).resolve().parent).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "swaplm/experiments"], capture_output=True,
-                               text=True, cwd=Path(__file__).resolve().parents[2]).stdout.strip()
-        last = subprocess.run(["git", "log", "-1", "--format=%h", "--", "swaplm/experiments"], capture_output=True,
-                              text=True, cwd=Path(__file__).resolve().parents[2]).stdout.strip()
-        return (f"{head or 'unknown'} (last change to swaplm/experiments: {last or 'unknown'})"
-                + (", experiment code modified since, not committed" if dirty else ""))
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", here.name], capture_output=True, text=True,
+                               cwd=here.parent).stdout.strip()
+        last = subprocess.run(["git", "log", "-1", "--format=%h", "--", here.name], capture_output=True, text=True,
+                              cwd=here.parent).stdout.strip()
     except OSError:
-        return "unknown"
+        dirty, last = "", ""
+    return (f"{(git_commit() or 'unknown')[:12]} (last change to {here.parent.name}/{here.name}: {last or 'unknown'})"
+            + (", experiment code modified since, not committed" if dirty else ""))
 
 
-def write_report(out: Path, *, plan, stages, cpu, total, resumed, info_a, info_b, a_names, b_names, scores, rank_s, ft,
-                 corr, truths, sub, third, walls, rank_cost, control, higher, quick, argv):
-    from swaplm import stats
-    from swaplm.report import render_table, versions
+def write_report(out: Path, **run) -> None:
+    """The Markdown report at ``out`` (with two plots beside it) and its figures as JSON (``out`` with
+    ``.json``). ``run`` holds what :func:`main` measured: plan, stages, cpu, total, resumed, info_a, info_b,
+    a_names, b_names, scores, rank_s, ft, corr, truths, sub, third, walls, rank_cost, control, higher, quick,
+    argv."""
+    from types import SimpleNamespace
 
-    tasks = list(plan.tasks)
-    tl = lambda t: TASK_LABEL.get(t, t)  # noqa: E731
-    lines = ["# Ranking pretraining checkpoints without labels: SWAP vs held-out MLM loss (issue #11)", ""]
-    if quick:
+    from swaplm.report import provenance_footer
+
+    r = SimpleNamespace(**run)
+    verdicts, correlation_lines = _correlation_section(r)
+    summary = _plain_summary(verdicts)
+    lines = [*_header(r), "## Summary", "", summary, "", *_setup_section(r), *_stage_section(r),
+             *_finetune_section(r), *_cost_tables(r), *correlation_lines, *_plot_section(out, r),
+             "## Verdict: did SWAP rank the checkpoints better than held-out MLM loss?", ""]
+    for v in verdicts:
+        lines.append(f"* {v['group']}, {v['task']}: SWAP ρ {fmt(v['swap'])}, MLM loss ρ {fmt(v['mlm'])}; Δρ "
+                     f"{fmt(v['diff'])} [{fmt(v['diff_ci'][0])}, {fmt(v['diff_ci'][1])}] → {v['word']}. Best proxy: "
+                     f"`{v['best']}` (ρ {fmt(v['best_rho'])}).")
+    lines += ["", "In plain words:", "", summary, "", *_families_section(r), *_caveats(r), provenance_footer()]
+    out.write_text("\n".join(lines), encoding="utf-8")
+    out.with_suffix(".json").write_text(json.dumps({
+        "plan": asdict(r.plan), "stages": r.stages, "cpu_seconds": r.cpu, "total_seconds": r.total,
+        "resumed": r.resumed, "scores": r.scores, "rank_seconds": r.rank_s, "rank_cost": r.rank_cost,
+        "pretrain": r.info_b, "control": r.control, "finetune": {f"{k[0]}|{k[1]}": v for k, v in r.ft.items()},
+        "correlations": {f"{k[0]}|{k[1]}": v for k, v in r.corr.items()},
+        "verdicts": verdicts, "summary": summary}, indent=1, default=str))
+
+
+def _task_label(task: str) -> str:
+    return TASK_LABEL.get(task, task)
+
+
+def _header(r) -> list[str]:
+    from swaplm.report import versions
+
+    lines = ["# Ranking pretraining checkpoints without labels: SWAP vs held-out MLM loss", ""]
+    if r.quick:
         lines += ["**QUICK SMOKE RUN: tiny budget, numbers mean nothing.**", ""]
-    cmd = "python -m swaplm.experiments.checkpoints" + (" " + " ".join(argv) if argv else
-                                                         (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else ""))
-    lines += [f"Command: `{cmd}`, finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, code at git "
-              f"{_git_commit()}. Every figure below was written by this code from its own measurements.", "",
-              f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (run under "
-              f"`nice`, `OMP_WAIT_POLICY=PASSIVE`; other processes competed for the cores, so every wall time is "
-              f"an upper bound), torch threads {torch.get_num_threads()}; "
-              f"{', '.join(f'{k} {v}' for k, v in versions().items())}.", ""]
-    placeholder = len(lines)  # the summary goes here once the verdicts are known
-    # setup
+    cmd = "python experiments/checkpoints.py" + "".join(f" {a}" for a in r.argv)
+    return lines + [
+        f"Command: `{cmd}`, finished {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, code at git "
+        f"{_code_state()}. Every figure below was written by this code from its own measurements.", "",
+        f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores shared with other jobs (run under "
+        f"`nice`, `OMP_WAIT_POLICY=PASSIVE`; other processes competed for the cores, so every wall time is "
+        f"an upper bound), torch threads {torch.get_num_threads()}; "
+        f"{', '.join(f'{k} {v}' for k, v in versions().items())}.", ""]
+
+
+def _setup_section(r) -> list[str]:
+    plan, info_a = r.plan, r.info_a
     tok_budget = plan.steps * plan.batch * plan.seq
-    lines += ["## Setup", "",
-              f"* Pretraining (HF `Trainer`, masked LM 15 %, shipped BERT uncased vocab, post-LN BERT): {plan.steps} "
-              f"steps × {plan.batch} sequences × {plan.seq} tokens = {tok_budget:,} tokens per model "
-              f"(≈ {tok_budget / (info_a['blocks'] * plan.seq):.1f} passes over the text), AdamW lr {plan.lr}, "
-              f"linear decay after {max(1, plan.steps // 16)} warm-up steps, seed 0, on WikiText-2 raw test lines "
-              f"879–2891 ({info_a['blocks']} blocks; the rank batch comes from lines 1–878, so it is held out).",
-              f"* (a) `{next(iter(plan.configs))}`, `SwapCallback` on: {len(a_names)} checkpoints at steps "
-              f"{', '.join(str(s) for s in plan.save_at)} (denser early, where the weights move most).",
-              f"* (b) {len(plan.configs)} configurations (depth, width, FF size, activation) with the same token "
-              "budget and data order (the first is (a)'s final checkpoint).",
-              f"* Fine-tuning (HF `Trainer`, every weight trained): `BertMeanPoolClassifier` = "
-              "`BertForSequenceClassification` whose classifier reads the masked mean of the last hidden states "
-              f"(see the control below for why not the [CLS] pooler); lr {plan.ft_lr} (AdamW, 10 % warm-up, linear "
-              f"decay, weight decay 0.01), batch {plan.ft_batch}, at most {plan.ft_len} tokens, seeds "
-              f"{', '.join(map(str, plan.seeds))} (the seed sets the head's init, dropout and data order).",
-              *[f"  * {tl(t)}: {plan.ft_train[t]:,} fixed training examples, {plan.ft_epochs[t]} epoch(s); evaluated "
-                f"on {TASK_EVAL.get(t, 'its eval set')}" + (f" (first {plan.dev_limit} only)" if plan.dev_limit
-                                                             else "") + "." for t in tasks],
-              f"* Ranking: `swaplm rank` (a subprocess, as a user runs it) on one batch of N = {plan.rank_n} blocks × "
-              f"{plan.rank_len} tokens (shipped WikiText-2 sample), eval mode, seed 0; proxies "
-              + ", ".join(f"`{p}` ({'↑' if higher[p] else '↓'})" for p in PROXIES) + ".", ""]
-    # stage times
-    rows = [[k, f"{v:.1f}", f"{v / 60:.2f}", f"{cpu[k]:.1f}"] for k, v in stages.items()] + [
-        ["**total**", f"{total:.1f}", f"{total / 60:.2f}", f"{sum(cpu.values()):.1f}"]]
-    lines += ["## Stage times (measured in this run)", "",
-              render_table(rows, ["stage", "wall s", "wall min", "CPU s (all threads, with subprocesses)"]), "",
-              f"The whole experiment took **{total / 60:.1f} min** of wall time (the issue's limit: 60 min). CPU "
-              "seconds count both cores, so a stage that had the machine to itself shows up to 2× its wall time; "
-              "a CPU time well under the wall time means other jobs held the cores.", ""]
-    if resumed:
-        lines += [f"Resumed from an earlier invocation of the same command: {'; '.join(resumed)}; their own "
+    return ["## Setup", "",
+            f"* Pretraining (HF `Trainer`, masked LM 15 %, shipped BERT uncased vocab, post-LN BERT): {plan.steps} "
+            f"steps × {plan.batch} sequences × {plan.seq} tokens = {tok_budget:,} tokens per model "
+            f"(≈ {tok_budget / (info_a['blocks'] * plan.seq):.1f} passes over the text), AdamW lr {plan.lr}, "
+            f"linear decay after {max(1, plan.steps // 16)} warm-up steps, seed 0, on WikiText-2 raw test lines "
+            f"879–2891 ({info_a['blocks']} blocks; the rank batch comes from lines 1–878, so it is held out).",
+            f"* (a) `{next(iter(plan.configs))}`, `SwapCallback` on: {len(r.a_names)} checkpoints at steps "
+            f"{', '.join(str(s) for s in plan.save_at)} (denser early, where the weights move most).",
+            f"* (b) {len(plan.configs)} configurations (depth, width, FF size, activation) with the same token "
+            "budget and data order (the first is (a)'s final checkpoint).",
+            "* Fine-tuning (HF `Trainer`, every weight trained): `BertMeanPoolClassifier` = "
+            "`BertForSequenceClassification` whose classifier reads the masked mean of the last hidden states "
+            f"(see the control below for why not the [CLS] pooler); lr {plan.ft_lr} (AdamW, 10 % warm-up, linear "
+            f"decay, weight decay 0.01), batch {plan.ft_batch}, at most {plan.ft_len} tokens, seeds "
+            f"{', '.join(map(str, plan.seeds))} (the seed sets the head's init, dropout and data order).",
+            *[f"  * {_task_label(t)}: {plan.ft_train[t]:,} fixed training examples, {plan.ft_epochs[t]} epoch(s); "
+              f"evaluated on {TASK_EVAL.get(t, 'its eval set')}"
+              + (f" (first {plan.dev_limit} only)" if plan.dev_limit else "") + "." for t in plan.tasks],
+            f"* Ranking: `swaplm rank` (a subprocess, as a user runs it) on one batch of N = {plan.rank_n} blocks × "
+            f"{plan.rank_len} tokens (shipped WikiText-2 sample), eval mode, seed 0; proxies "
+            + ", ".join(f"`{p}` ({'↑' if r.higher[p] else '↓'})" for p in PROXIES) + ".", ""]
+
+
+def _stage_section(r) -> list[str]:
+    rows = [[k, f"{v:.1f}", f"{v / 60:.2f}", f"{r.cpu[k]:.1f}"] for k, v in r.stages.items()]
+    rows.append(["**total**", f"{r.total:.1f}", f"{r.total / 60:.2f}", f"{sum(r.cpu.values()):.1f}"])
+    lines = ["## Stage times (measured in this run)", "",
+             markdown_table(["stage", "wall s", "wall min", "CPU s (all threads, with subprocesses)"], rows,
+                            align="lrrr"), "",
+             f"The whole experiment took **{r.total / 60:.1f} min** of wall time (the issue's limit: 60 min). CPU "
+             "seconds count both cores, so a stage that had the machine to itself shows up to 2× its wall time; "
+             "a CPU time well under the wall time means other jobs held the cores.", ""]
+    if r.resumed:
+        lines += [f"Resumed from an earlier invocation of the same command: {'; '.join(r.resumed)}; their own "
                   "measured times are used in the tables below, and the stage times above do not include them.", ""]
-    per_model = ", ".join(f"`{k}` {v['seconds']:.0f} s (final train loss {_f(v['final_train_loss'], 2)})"
-                          for k, v in info_b.items())
-    lines += [f"Pretraining per model: {per_model}. (a)'s time includes `SwapCallback` scoring: "
-              f"{info_a['callback_seconds']:.1f} s over {info_a['callback_rows']} checkpoints.", ""]
+    per_model = ", ".join(f"`{k}` {v['seconds']:.0f} s (final train loss {fmt(v['final_train_loss'], 2)})"
+                          for k, v in r.info_b.items())
+    return lines + [f"Pretraining per model: {per_model}. (a)'s time includes `SwapCallback` scoring: "
+                    f"{r.info_a['callback_seconds']:.1f} s over {r.info_a['callback_rows']} checkpoints.", ""]
 
-    # fine-tuning sanity and the control
-    all_ck = list(dict.fromkeys(a_names + b_names))
-    lines += ["## Does fine-tuning learn?", ""]
+
+def _finetune_section(r) -> list[str]:
+    """Does fine-tuning learn (accuracy against the majority class), and the [CLS]-pooler control."""
+    all_ck = list(dict.fromkeys(r.a_names + r.b_names))
     rows = []
-    for t in tasks:
-        accs = [statistics.fmean(r["accuracy"] for r in ft[(c, t)]) for c in all_ck]
-        mccs = [statistics.fmean(r["mcc"] for r in ft[(c, t)]) for c in all_ck]
-        sd = statistics.fmean(mean_std([r["accuracy"] for r in ft[(c, t)]])[1] for c in all_ck)
-        maj = ft[(all_ck[0], t)][0]["majority"]
-        rows.append([tl(t), f"{maj:.3f}", f"{min(accs):.3f}", f"{statistics.fmean(accs):.3f}", f"{max(accs):.3f}",
-                     f"{sd:.3f}", f"{statistics.fmean(mccs):.3f}"])
-    lines += [render_table(rows, ["task", "majority class", "min acc", "mean acc", "max acc", "mean seed std",
-                                  "mean MCC"]), "",
-              "Accuracy of every fine-tuned model (mean over seeds) against always predicting the majority class of "
-              "the evaluation set. `mean seed std`: the spread between seeds of one model, the noise every ranking "
-              "below has to beat.", ""]
-    rows = [[f"{c['train']:,} × {c['epochs']}", f"{c['accuracy']:.3f}", f"{c['predicted_1']:.2f}",
-             " → ".join(f"{x:.3f}" for x in c["train_loss"]), f"{c['seconds']:.1f}"] for c in control]
-    mean_a = statistics.fmean(r["accuracy"] for r in ft[(b_names[0], "sst2")])
-    lines += [f"Control, the cause of the earlier null result: (a)'s final checkpoint fine-tuned on SST-2 (seed 0) with "
-              "the stock `AutoModelForSequenceClassification` head ([CLS] → randomly initialised tanh pooler → "
-              "classifier; a masked-LM checkpoint has no trained pooler), otherwise the same settings. The first "
-              "row is the earlier run's budget:", "",
-              render_table(rows, ["examples × epochs", "SST-2 dev acc", "share predicted positive",
-                                  "train loss (logged)", "seconds"]), "",
-              f"With the mean-pooled head the same checkpoint reaches {mean_a:.3f} (mean of "
-              f"{len(plan.seeds)} seeds). A train loss that stays near ln 2 = 0.693 means the classifier never left "
-              "the majority-class plateau; that is what the earlier run measured for every checkpoint.", ""]
+    for t in r.plan.tasks:
+        accs = [statistics.fmean(x["accuracy"] for x in r.ft[(c, t)]) for c in all_ck]
+        mccs = [statistics.fmean(x["mcc"] for x in r.ft[(c, t)]) for c in all_ck]
+        sd = statistics.fmean(mean_std([x["accuracy"] for x in r.ft[(c, t)]])[1] for c in all_ck)
+        rows.append([_task_label(t), r.ft[(all_ck[0], t)][0]["majority"], min(accs), statistics.fmean(accs),
+                     max(accs), sd, statistics.fmean(mccs)])
+    lines = ["## Does fine-tuning learn?", "",
+             markdown_table(["task", "majority class", "min acc", "mean acc", "max acc", "mean seed std",
+                             "mean MCC"], rows), "",
+             "Accuracy of every fine-tuned model (mean over seeds) against always predicting the majority class of "
+             "the evaluation set. `mean seed std`: the spread between seeds of one model, the noise every ranking "
+             "below has to beat.", ""]
+    rows = [[f"{c['train']:,} × {c['epochs']}", c["accuracy"], fmt(c["predicted_1"], 2),
+             " → ".join(f"{x:.3f}" for x in c["train_loss"]), fmt(c["seconds"], 1)] for c in r.control]
+    mean_a = statistics.fmean(x["accuracy"] for x in r.ft[(r.b_names[0], "sst2")])
+    return lines + [
+        "Control, the cause of the earlier null result: (a)'s final checkpoint fine-tuned on SST-2 (seed 0) with "
+        "the stock `AutoModelForSequenceClassification` head ([CLS] → randomly initialised tanh pooler → "
+        "classifier; a masked-LM checkpoint has no trained pooler), otherwise the same settings. The first "
+        "row is the earlier run's budget:", "",
+        markdown_table(["examples × epochs", "SST-2 dev acc", "share predicted positive", "train loss (logged)",
+                        "seconds"], rows, align="lrrlr"), "",
+        f"With the mean-pooled head the same checkpoint reaches {mean_a:.3f} (mean of "
+        f"{len(r.plan.seeds)} seeds). A train loss that stays near ln 2 = 0.693 means the classifier never left "
+        "the majority-class plateau; that is what the earlier run measured for every checkpoint.", ""]
 
-    def acc(ck, task):
-        m, s = mean_std([r["accuracy"] for r in ft[(ck, task)]])
-        return f"{m:.3f} ± {s:.3f}"
 
+def _cost_tables(r) -> list[str]:
+    """The (a) and (b) tables (proxy values, accuracies, ranking cost against fine-tuning) and the cost verdict."""
     # the whole timing command (process start, imports, batch, warm-up model, every checkpoint) spread evenly
-    share = rank_cost["wall"] / rank_cost["n"]
-
-    def cost(ck):
-        rs = ft[(ck, "sst2")]
-        ft_s = statistics.fmean(r["train_seconds"] + r["eval_seconds"] for r in rs)
-        thr = statistics.fmean(r["throughput"] for r in rs)
-        full = SST2_FULL_TRAIN / thr
-        return ft_s, full, rank_s[ck] / full, share / full
-
-    cols = ["checkpoint"] + [f"{p} {'↑' if higher[p] else '↓'}" for p in PROXIES] + \
-        [f"{tl(t)} acc" for t in tasks] + ["rank s", "fine-tune s (SST-2, 1 seed)", "1 epoch full SST-2 s (extrap.)",
-                                           "rank / full epoch", "command share / full epoch"]
+    share = r.rank_cost["wall"] / r.rank_cost["n"]
+    cols = ["checkpoint"] + [f"{p} {'↑' if r.higher[p] else '↓'}" for p in PROXIES] + \
+        [f"{_task_label(t)} acc" for t in r.plan.tasks] + \
+        ["rank s", "fine-tune s (SST-2, 1 seed)", "1 epoch full SST-2 s (extrap.)", "rank / full epoch",
+         "command share / full epoch"]
     ratios, shares = [], []
 
     def table(names, label_of):
         rows = []
         for ck in names:
-            ft_s, full, ratio, sh = cost(ck)
-            ratios.append(ratio)
-            shares.append(sh)
-            rows.append([label_of(ck)] + [_f(scores[ck].get(p), 4) if p != "params" else
-                                          f"{int(scores[ck]['params']):,}" for p in PROXIES]
-                        + [acc(ck, t) for t in tasks] + [f"{rank_s[ck]:.2f}", f"{ft_s:.1f}", f"{full:.0f}",
-                                                         f"{100 * ratio:.2f} %", f"{100 * sh:.2f} %"])
-        return render_table(rows, cols)
+            runs = r.ft[(ck, "sst2")]
+            ft_s = statistics.fmean(x["train_seconds"] + x["eval_seconds"] for x in runs)
+            full = SST2_FULL_TRAIN / statistics.fmean(x["throughput"] for x in runs)
+            ratios.append(r.rank_s[ck] / full)
+            shares.append(share / full)
+            accs = ["{:.3f} ± {:.3f}".format(*mean_std([x["accuracy"] for x in r.ft[(ck, t)]])) for t in r.plan.tasks]
+            rows.append([label_of(ck), *(_proxy_cell(r.scores[ck].get(p), p) for p in PROXIES), *accs,
+                         f"{r.rank_s[ck]:.2f}", f"{ft_s:.1f}", f"{full:.0f}", f"{100 * ratios[-1]:.2f} %",
+                         f"{100 * shares[-1]:.2f} %"])
+        return markdown_table(cols, rows, align="l" + "r" * (len(cols) - 1))
 
-    lines += ["## (a) Checkpoints of one pretraining run", "",
-              "Accuracy: mean ± std over the seeds. `rank s`: load + every proxy for that checkpoint, as "
-              "`swaplm rank` measured it (one command for (a) and (b), no store). `fine-tune s`: one SST-2 "
-              "fine-tuning run (train + dev evaluation), mean over seeds; the full-epoch time is 67,349 sentences "
-              "divided by the measured fine-tuning throughput (training examples per second). `command share`: the "
-              f"whole ranking command's wall time ({rank_cost['wall']:.1f} s: process start, imports, batch, "
-              f"warm-up, every checkpoint) divided by its {rank_cost['n']} checkpoints ({share:.2f} s each), over the "
-              "same full epoch.", "",
-              table(a_names, lambda c: Path(c).name), ""]
-    lines += ["## (b) Configurations with the same token budget", "", table(b_names, lambda c: Path(c).parent.name
-                                                                           if Path(c).name == "final" else
-                                                                           next(iter(plan.configs))), ""]
-    fixed = rank_cost["wall"] - rank_cost["checkpoints"] - rank_cost["warmup"]
-    lines += [f"Ranking cost per checkpoint: at most **{100 * max(ratios):.2f} %** (median "
-              f"{100 * statistics.median(ratios):.2f} %) of one extrapolated epoch of fine-tuning on the full SST-2 "
-              f"train set (**{'under' if max(ratios) < 0.02 else 'NOT under'} the 2 % target**); with the whole "
-              f"command spread over its checkpoints, at most **{100 * max(shares):.2f} %** (median "
-              f"{100 * statistics.median(shares):.2f} %; {'under' if max(shares) < 0.02 else 'NOT under'} 2 %). The "
-              f"command took {rank_cost['wall']:.1f} s wall for {rank_cost['n']} checkpoints: "
-              f"{rank_cost['checkpoints']:.1f} s in the checkpoints themselves, {rank_cost['warmup']:.1f} s for the "
-              f"throwaway warm-up model ranked first (the first model of a process pays for lazy imports and the "
-              f"first forward), {fixed:.1f} s process start, imports and the batch.", ""]
-    # correlations
-    lines += ["## Correlation of every proxy with fine-tuned accuracy", "",
-              "Spearman ρ and Kendall τ of each proxy with the mean accuracy over seeds, 95 % percentile bootstrap "
-              "intervals (1000 resamples of the checkpoints, seed 0); lower-is-better proxies are negated, so "
-              "positive = ranks like accuracy. From `swaplm rank --truth` (its own reports: "
-              + ", ".join(f"[`{p.name}`]({p.name})" for p in sub.values()) + "). `seed split-half` is how well the "
-              "accuracy ranks itself: ρ between seed 0's accuracy and the mean of the other seeds (an upper bound on "
-              "what any proxy can show with this much fine-tuning noise).", ""]
+    base = next(iter(r.plan.configs))
+    lines = ["## (a) Checkpoints of one pretraining run", "",
+             "Accuracy: mean ± std over the seeds. `rank s`: load + every proxy for that checkpoint, as "
+             "`swaplm rank` measured it (one command for (a) and (b), no store). `fine-tune s`: one SST-2 "
+             "fine-tuning run (train + dev evaluation), mean over seeds; the full-epoch time is 67,349 sentences "
+             "divided by the measured fine-tuning throughput (training examples per second). `command share`: the "
+             f"whole ranking command's wall time ({r.rank_cost['wall']:.1f} s: process start, imports, batch, "
+             f"warm-up, every checkpoint) divided by its {r.rank_cost['n']} checkpoints ({share:.2f} s each), over "
+             "the same full epoch.", "", table(r.a_names, lambda c: Path(c).name), "",
+             "## (b) Configurations with the same token budget", "",
+             table(r.b_names, lambda c: Path(c).parent.name if Path(c).name == "final" else base), ""]
+    c = r.rank_cost
+    fixed = c["wall"] - c["checkpoints"] - c["warmup"]
+    under = lambda xs: "under" if max(xs) < 0.02 else "NOT under"  # noqa: E731
+    return lines + [
+        f"Ranking cost per checkpoint: at most **{100 * max(ratios):.2f} %** (median "
+        f"{100 * statistics.median(ratios):.2f} %) of one extrapolated epoch of fine-tuning on the full SST-2 "
+        f"train set (**{under(ratios)} the 2 % target**); with the whole command spread over its checkpoints, at "
+        f"most **{100 * max(shares):.2f} %** (median {100 * statistics.median(shares):.2f} %; {under(shares)} 2 %). "
+        f"The command took {c['wall']:.1f} s wall for {c['n']} checkpoints: {c['checkpoints']:.1f} s in the "
+        f"checkpoints themselves, {c['warmup']:.1f} s for the throwaway warm-up model ranked first (the first model "
+        f"of a process pays for lazy imports and the first forward), {fixed:.1f} s process start, imports and the "
+        "batch.", ""]
+
+
+def _proxy_cell(value, proxy: str) -> str:
+    if value is None:
+        return "failed"
+    return f"{int(value):,}" if proxy == "params" else fmt(float(value), 4)
+
+
+def _correlation_section(r) -> tuple[list[dict], list[str]]:
+    """One correlation table and SWAP-vs-MLM-loss verdict per (group, task); -> (verdicts, Markdown lines)."""
+    lines = ["## Correlation of every proxy with fine-tuned accuracy", "",
+             "Spearman ρ and Kendall τ of each proxy with the mean accuracy over seeds, 95 % percentile bootstrap "
+             "intervals (1000 resamples of the checkpoints, seed 0); lower-is-better proxies are negated, so "
+             "positive = ranks like accuracy. From `swaplm rank --truth` (its own reports: "
+             + ", ".join(f"[`{p.name}`]({p.name})" for p in r.sub.values()) + "). `seed split-half` is how well "
+             "the accuracy ranks itself: ρ between seed 0's accuracy and the mean of the other seeds (an upper "
+             "bound on what any proxy can show with this much fine-tuning noise).", ""]
     verdicts = []
-    for group, names, glabel in (("a", a_names, "(a) checkpoints of one run"), ("b", b_names, "(b) configurations")):
-        for task in tasks:
-            c = corr[(group, task)]
-            rows = [[p, c[p]["n"], _ci(c[p]["spearman"], c[p]["spearman_ci"]), _ci(c[p]["kendall"], c[p]["kendall_ci"])]
-                    for p in PROXIES]
-            truth = truths[(group, task)]
-            extra = []
-            step_rho = None
-            if group == "a":
-                steps = [int(Path(n).name.split("-")[1]) for n in names]
-                cc = stats.correlations(steps, [truth[n] for n in names], True, intervals=True)
-                step_rho = (cc["spearman"], cc["spearman_ci"])
-                extra.append(["(baseline) training step", cc["n"], _ci(cc["spearman"], cc["spearman_ci"]),
-                              _ci(cc["kendall"], cc["kendall_ci"])])
-            if len(plan.seeds) > 1:
-                s0 = [ft[(n, task)][0]["accuracy"] for n in names]
-                rest = [statistics.fmean(r["accuracy"] for r in ft[(n, task)][1:]) for n in names]
-                cc = stats.correlations(s0, rest, True, intervals=True)
-                extra.append(["(noise ceiling) seed split-half", cc["n"], _ci(cc["spearman"], cc["spearman_ci"]),
-                              _ci(cc["kendall"], cc["kendall_ci"])])
-            lines += [f"### {glabel}, {tl(task)}", "", render_table(rows + extra, ["proxy", "n", "Spearman ρ [95 % CI]",
-                                                                                   "Kendall τ [95 % CI]"]), ""]
-            d, dci = paired_diff([scores[n]["swap"] for n in names], [scores[n]["mlm_loss"] for n in names],
-                                 [truth[n] for n in names], True, False)
-            rs, rm = (math.nan if v is None else v for v in (c["swap"]["spearman"], c["mlm_loss"]["spearman"]))
-            if all(math.isfinite(x) for x in dci) and dci[0] > 0:
-                word = "SWAP ranked better than held-out MLM loss"
-            elif all(math.isfinite(x) for x in dci) and dci[1] < 0:
-                word = "SWAP ranked WORSE than held-out MLM loss"
-            elif not (math.isfinite(rs) and math.isfinite(rm)):
-                word = "undefined (a constant proxy or constant accuracies)"
-            else:
-                word = ("no clear difference: " + ("SWAP's ρ is higher" if rs > rm else "SWAP's ρ is lower"
-                                                   if rs < rm else "equal ρ") + ", but the paired interval includes 0")
-            finite = {p: c[p]["spearman"] for p in PROXIES if c[p]["spearman"] is not None
-                      and math.isfinite(c[p]["spearman"])}
-            best = max(finite, key=finite.get) if finite else None
-            sig = {p: _excludes_zero(c[p]["spearman_ci"]) for p in PROXIES}
-            verdicts.append(dict(group=glabel, task=tl(task), swap=rs, mlm=rm, diff=d, diff_ci=dci, word=word,
-                                 best=best, best_rho=finite.get(best), step_rho=step_rho,
-                                 pos=[p for p in PROXIES if sig[p] > 0],
-                                 neg=[p for p in PROXIES if sig[p] < 0]))
-            lines += [f"SWAP − MLM loss: Δρ = {_f(d)} [{_f(dci[0])}, {_f(dci[1])}] (paired bootstrap) → **{word}**. "
-                      f"Highest ρ: `{best}` ({_f(finite.get(best))}). Interval above 0: "
-                      f"{', '.join(f'`{p}`' for p in verdicts[-1]['pos']) or 'none'}; below 0 (ranks in reverse): "
-                      f"{', '.join(f'`{p}`' for p in verdicts[-1]['neg']) or 'none'}.", ""]
-    # plots
+    for group, names, glabel in (("a", r.a_names, "(a) checkpoints of one run"),
+                                 ("b", r.b_names, "(b) configurations")):
+        for task in r.plan.tasks:
+            table, step_rho = _correlation_table(r, group, names, task)
+            v = _verdict(r, r.corr[(group, task)], names, r.truths[(group, task)])
+            verdicts.append(dict(group=glabel, task=_task_label(task), step_rho=step_rho, **v))
+            lines += [f"### {glabel}, {_task_label(task)}", "", table, "",
+                      f"SWAP − MLM loss: Δρ = {interval_text(v['diff'], v['diff_ci'])} (paired bootstrap) → "
+                      f"**{v['word']}**. Highest ρ: `{v['best']}` ({fmt(v['best_rho'])}). Interval above 0: "
+                      f"{', '.join(f'`{p}`' for p in v['pos']) or 'none'}; below 0 (ranks in reverse): "
+                      f"{', '.join(f'`{p}`' for p in v['neg']) or 'none'}.", ""]
+    return verdicts, lines
+
+
+def _correlation_table(r, group: str, names, task: str):
+    """The proxies' ρ and τ with accuracy, plus the training-step baseline for (a) and the seed split-half
+    ceiling; -> (Markdown table, (step ρ, its interval) or None)."""
+    from swaplm import stats
+
+    def row(label, c):
+        return [label, c["n"], interval_text(c["spearman"], c["spearman_ci"]),
+                interval_text(c["kendall"], c["kendall_ci"])]
+
+    c, truth = r.corr[(group, task)], r.truths[(group, task)]
+    rows = [row(p, c[p]) for p in PROXIES]
+    step_rho = None
+    if group == "a":
+        steps = [int(Path(n).name.split("-")[1]) for n in names]
+        cc = stats.correlations(steps, [truth[n] for n in names], True, intervals=True)
+        step_rho = (cc["spearman"], cc["spearman_ci"])
+        rows.append(row("(baseline) training step", cc))
+    if len(r.plan.seeds) > 1:
+        s0 = [r.ft[(n, task)][0]["accuracy"] for n in names]
+        rest = [statistics.fmean(x["accuracy"] for x in r.ft[(n, task)][1:]) for n in names]
+        rows.append(row("(noise ceiling) seed split-half", stats.correlations(s0, rest, True, intervals=True)))
+    return markdown_table(["proxy", "n", "Spearman ρ [95 % CI]", "Kendall τ [95 % CI]"], rows), step_rho
+
+
+def _verdict(r, c: dict, names, truth: dict) -> dict:
+    """SWAP against held-out MLM loss on one (group, task) by a paired bootstrap of Δρ, the best proxy, and
+    which proxies' intervals lie above / below zero."""
+    d, dci = paired_diff([r.scores[n]["swap"] for n in names], [r.scores[n]["mlm_loss"] for n in names],
+                         [truth[n] for n in names], True, False)
+    rs, rm = (math.nan if v is None else v for v in (c["swap"]["spearman"], c["mlm_loss"]["spearman"]))
+    if all(math.isfinite(x) for x in dci) and dci[0] > 0:
+        word = "SWAP ranked better than held-out MLM loss"
+    elif all(math.isfinite(x) for x in dci) and dci[1] < 0:
+        word = "SWAP ranked WORSE than held-out MLM loss"
+    elif not (math.isfinite(rs) and math.isfinite(rm)):
+        word = "undefined (a constant proxy or constant accuracies)"
+    else:
+        word = ("no clear difference: " + ("SWAP's ρ is higher" if rs > rm else "SWAP's ρ is lower"
+                                           if rs < rm else "equal ρ") + ", but the paired interval includes 0")
+    finite = {p: c[p]["spearman"] for p in PROXIES if c[p]["spearman"] is not None
+              and math.isfinite(c[p]["spearman"])}
+    best = max(finite, key=finite.get) if finite else None
+    sig = {p: _excludes_zero(c[p]["spearman_ci"]) for p in PROXIES}
+    return dict(swap=rs, mlm=rm, diff=d, diff_ci=dci, word=word, best=best, best_rho=finite.get(best),
+                pos=[p for p in PROXIES if sig[p] > 0], neg=[p for p in PROXIES if sig[p] < 0])
+
+
+def _plot_section(out: Path, r) -> list[str]:
     png = out.with_name(f"{out.stem}_trajectory.png")
-    _trajectory(png, a_names, scores, ft, tasks, info_a)
+    _trajectory(png, r.a_names, r.scores, r.ft, r.plan.tasks, r.info_a)
     png2 = out.with_name(f"{out.stem}_scatter.png")
-    _scatter(png2, a_names, b_names, scores, ft, higher)
-    lines += [f"![trajectory of (a)]({png.name})", "",
-              "Left: each proxy over the pretraining steps of (a), min-max scaled, with the training loss. Right: "
-              "fine-tuned accuracy (mean ± std over seeds) of the same checkpoints.", "",
-              f"![proxies against SST-2 accuracy]({png2.name})", "",
-              "Each proxy against the mean SST-2 accuracy, (a)'s checkpoints (circles, numbered by order) and (b)'s "
-              "configurations (squares).", ""]
-    # verdict
-    lines += ["## Verdict: did SWAP rank the checkpoints better than held-out MLM loss?", ""]
-    for v in verdicts:
-        lines.append(f"* {v['group']}, {v['task']}: SWAP ρ {_f(v['swap'])}, MLM loss ρ {_f(v['mlm'])}; Δρ "
-                     f"{_f(v['diff'])} [{_f(v['diff_ci'][0])}, {_f(v['diff_ci'][1])}] → {v['word']}. Best proxy: "
-                     f"`{v['best']}` (ρ {_f(v['best_rho'])}).")
-    summary = _plain_summary(verdicts)
-    lines += ["", "In plain words:", "", summary, ""]
-    lines[placeholder:placeholder] = ["## Summary", "", summary, ""]
-    # third table
-    rows = [[i + 1, r["model"].replace(str(Path.cwd()) + "/", "")] +
-            [(_f(r["scores"][p], 4) if p != "params" else f"{int(r['scores'][p]):,}") if r["scores"][p] is not None
-             else "failed" for p in PROXIES] + [f"{r['seconds']:.2f}" if r.get("seconds") else "—"]
-            for i, r in enumerate(third["ranking"])]
-    lines += ["## Models of different families and sizes (`swaplm rank`, no fine-tuning)", "",
-              "The shipped all-MiniLM-L6-v2 (`builtin:minilm`, a 22.7 M-parameter sentence-embedding model without an "
-              "MLM head), a random init of its architecture, (a)'s step-0 random init and (b)'s pretrained models, "
-              f"ranked by SWAP; wall {walls['families']:.1f} s. `failed` = the proxy does not apply (no masked-LM "
-              "head). No fine-tuned accuracy exists for these, so this table shows the command on real checkpoints "
-              "of different families, not whether its order is right.", "",
-              render_table(rows, ["#", "model"] + [f"{p} {'↑' if higher[p] else '↓'}" for p in PROXIES]
-                           + ["rank s"]), ""]
-    fails = [(r["model"], r["failed"]) for r in third["ranking"] if r["failed"]]
-    lines += [f"- `{m}`: " + "; ".join(f"{p}: {w}" for p, w in f.items()) for m, f in fails]
-    lines += ["", "## Caveats", "",
-              "* Tiny models, a tiny pretraining corpus (WikiText-2 test, ≈ 0.2 M tokens) and a few thousand "
-              "fine-tuning examples: the absolute accuracies say nothing about real BERTs, and pretraining this "
-              "short may not help fine-tuning at all (compare step 0 with the later checkpoints in (a)).",
-              f"* {len(a_names)} and {len(b_names)} points per correlation: the bootstrap intervals are wide; read "
-              "them, not the point estimates, and compare them with the seed split-half ceiling.",
-              "* The CPU was shared with other jobs; wall times include that contention.", ""]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    (out.with_suffix(".json")).write_text(json.dumps({
-        "plan": asdict(plan), "stages": stages, "cpu_seconds": cpu, "total_seconds": total, "resumed": resumed,
-        "scores": scores, "rank_seconds": rank_s, "rank_cost": rank_cost, "pretrain": info_b, "control": control,
-        "finetune": {f"{k[0]}|{k[1]}": v for k, v in ft.items()},
-        "correlations": {f"{k[0]}|{k[1]}": v for k, v in corr.items()},
-        "verdicts": verdicts, "summary": summary}, indent=1, default=str))
+    _scatter(png2, r.a_names, r.b_names, r.scores, r.ft, r.higher)
+    return [f"![trajectory of (a)]({png.name})", "",
+            "Left: each proxy over the pretraining steps of (a), min-max scaled, with the training loss. Right: "
+            "fine-tuned accuracy (mean ± std over seeds) of the same checkpoints.", "",
+            f"![proxies against SST-2 accuracy]({png2.name})", "",
+            "Each proxy against the mean SST-2 accuracy, (a)'s checkpoints (circles, numbered by order) and (b)'s "
+            "configurations (squares).", ""]
+
+
+def _families_section(r) -> list[str]:
+    """The third table: models of other families and sizes ranked by ``swaplm rank`` (no fine-tuning)."""
+    rows = [[i + 1, x["model"].replace(str(Path.cwd()) + "/", ""),
+             *(_proxy_cell(x["scores"][p], p) for p in PROXIES), f"{x['seconds']:.2f}" if x.get("seconds") else "—"]
+            for i, x in enumerate(r.third["ranking"])]
+    cols = ["#", "model"] + [f"{p} {'↑' if r.higher[p] else '↓'}" for p in PROXIES] + ["rank s"]
+    lines = ["## Models of different families and sizes (`swaplm rank`, no fine-tuning)", "",
+             "The shipped all-MiniLM-L6-v2 (`builtin:minilm`, a 22.7 M-parameter sentence-embedding model without "
+             "an MLM head), a random init of its architecture, (a)'s step-0 random init and (b)'s pretrained models, "
+             f"ranked by SWAP; wall {r.walls['families']:.1f} s. `failed` = the proxy does not apply (no masked-LM "
+             "head). No fine-tuned accuracy exists for these, so this table shows the command on real checkpoints "
+             "of different families, not whether its order is right.", "",
+             markdown_table(cols, rows, align="rl" + "r" * (len(cols) - 2)), ""]
+    fails = [(x["model"], x["failed"]) for x in r.third["ranking"] if x["failed"]]
+    return lines + [f"- `{m}`: " + "; ".join(f"{p}: {w}" for p, w in f.items()) for m, f in fails]
+
+
+def _caveats(r) -> list[str]:
+    return ["", "## Caveats", "",
+            "* Tiny models, a tiny pretraining corpus (WikiText-2 test, ≈ 0.2 M tokens) and a few thousand "
+            "fine-tuning examples: the absolute accuracies say nothing about real BERTs, and pretraining this "
+            "short may not help fine-tuning at all (compare step 0 with the later checkpoints in (a)).",
+            f"* {len(r.a_names)} and {len(r.b_names)} points per correlation: the bootstrap intervals are wide; read "
+            "them, not the point estimates, and compare them with the seed split-half ceiling.",
+            "* The CPU was shared with other jobs; wall times include that contention.", ""]
 
 
 def _plain_summary(verdicts) -> str:
@@ -796,14 +872,14 @@ def _plain_summary(verdicts) -> str:
         if ok(v["swap"]) and ok(v["mlm"]):
             who = ("MLM loss ranks better than SWAP" if v["mlm"] > v["swap"] else "SWAP ranks better than MLM loss"
                    if v["swap"] > v["mlm"] else "SWAP and MLM loss tie")
-            who += f" (SWAP ρ {_f(v['swap'])}, MLM loss ρ {_f(v['mlm'])}; " + (
+            who += f" (SWAP ρ {fmt(v['swap'])}, MLM loss ρ {fmt(v['mlm'])}; " + (
                 "the difference is outside the noise)" if not v["word"].startswith("no clear") else
                 "within the noise: the paired interval includes 0)")
         else:
             who = "SWAP vs MLM loss undefined (constant accuracies or scores)"
         pos = ", ".join(f"`{p}`" for p in v["pos"]) or "no proxy"
         neg = f"; in reverse (interval below 0): {', '.join(f'`{p}`' for p in v['neg'])}" if v["neg"] else ""
-        best = (f"; highest ρ: `{v['best']}` {_f(v['best_rho'])}" + (
+        best = (f"; highest ρ: `{v['best']}` {fmt(v['best_rho'])}" + (
             " (beats SWAP)" if v["best"] not in ("swap", None) and ok(v["swap"]) and v["best_rho"] > v["swap"] else "")
             if v["best"] else "")
         step = ""
@@ -811,7 +887,7 @@ def _plain_summary(verdicts) -> str:
             rho, ci = v["step_rho"]
             trend = {1: "longer pretraining made fine-tuning better", -1: "longer pretraining made fine-tuning "
                      "worse", 0: "no clear trend"}[_excludes_zero(ci)]
-            step = (f" Accuracy vs training step: ρ {_ci(rho, ci)} ({trend}; held-out MLM loss falls as training "
+            step = (f" Accuracy vs training step: ρ {interval_text(rho, ci)} ({trend}; held-out MLM loss falls as training "
                     "goes on, so within one run it can only rank well where pretraining helps the task).")
         out.append(f"* {v['group']}, {v['task']}: {who}. Correlates with an interval above 0: {pos}{neg}{best}.{step}")
     out.append("")
