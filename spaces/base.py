@@ -12,6 +12,7 @@ import random
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import torch.nn as nn
@@ -166,6 +167,38 @@ class Space(ABC):
     def for_search(self, build: str | None = None) -> "Space":
         """The space a search explores: ``build``, else :attr:`search_build`, else this one."""
         return self.with_build(build or self.search_build)
+
+
+def read_table(path, columns: tuple[str, ...], parse_row, expected_rows: int | None) -> tuple:
+    """``parse_row(row, where)`` of every row of the benchmark table ``path`` (.csv, or .csv.gz read through
+    gzip), whose header must be ``columns``. A SwapError names the file for a bad header, damaged bytes or a row
+    count other than ``expected_rows`` (a truncated file); ``where`` ("FILE line N") names a bad row."""
+    import csv
+    import gzip
+    import io
+
+    from swaplm.errors import SwapError
+
+    path = Path(path)
+    opener = gzip.open if path.suffix == ".gz" else open
+    rows = []
+    try:
+        with opener(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
+            reader = csv.reader(f, strict=True)
+            header = next(reader, None)
+            if tuple(header or ()) != columns:
+                raise SwapError(f"{path.name}: header {header} is not {','.join(columns)}")
+            for row in reader:
+                where = f"{path.name} line {reader.line_num}"
+                if len(row) != len(columns):
+                    raise SwapError(f"{where}: expected {len(columns)} columns, found {len(row)}")
+                rows.append(parse_row(row, where))
+    except (OSError, EOFError, csv.Error, UnicodeDecodeError) as e:  # gzip and CSV damage alike
+        raise SwapError(f"{path.name}: unreadable ({type(e).__name__}: {e}); the file may be truncated or "
+                        "corrupt") from None
+    if expected_rows is not None and len(rows) != expected_rows:
+        raise SwapError(f"{path.name}: {len(rows)} rows, expected {expected_rows} (truncated or corrupt file?)")
+    return tuple(rows)
 
 
 def accuracy(text: str, where: str) -> float:

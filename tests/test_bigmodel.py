@@ -12,18 +12,14 @@ import torch.nn as nn
 
 pytest.importorskip("accelerate")
 
+from conftest import make_tiny_bert
 from swaplm import swap_score
 from swaplm.errors import SwapError
 from swaplm.models import dispatch
 
 
 def _bert():
-    from transformers import BertConfig, BertModel
-
-    cfg = BertConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=2, intermediate_size=64,
-                     vocab_size=120, max_position_embeddings=64)
-    torch.manual_seed(0)
-    return BertModel(cfg).eval()
+    return make_tiny_bert(hidden=32, intermediate=64, layers=3, vocab=120, eval=True)
 
 
 def _batch(n=20, length=12):

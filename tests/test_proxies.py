@@ -8,8 +8,8 @@ import random
 import pytest
 import torch
 import torch.nn as nn
-from transformers import BertConfig, BertModel
 
+from conftest import make_tiny_bert
 from swaplm.errors import SwapError
 from swaplm.proxies import ProxyContext, available, get_proxy
 from swaplm.proxies.transformer import _pick
@@ -36,9 +36,7 @@ def make_cnn() -> nn.Module:
 
 
 def tiny_bert() -> nn.Module:
-    torch.manual_seed(0)
-    return BertModel(BertConfig(vocab_size=100, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                intermediate_size=64, max_position_embeddings=32))
+    return make_tiny_bert(hidden=32, intermediate=64, positions=32)
 
 
 def text_batch(seed: int = 0, vocab: int = 100, pad_from: int | None = 12) -> dict:

@@ -5,7 +5,6 @@ import pytest
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from transformers import BertConfig, BertModel
 
 import swaplm
 from swaplm import Regularise, SwapError, swap_score
@@ -43,13 +42,6 @@ def tiny_cnn(seed, act=nn.ReLU):
                          act(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 10)).eval()
 
 
-def tiny_bert(seed, act="gelu", layers=2):
-    torch.manual_seed(seed)
-    cfg = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=layers, num_attention_heads=2,
-                     intermediate_size=24, hidden_act=act, max_position_embeddings=64)
-    return BertModel(cfg).eval()
-
-
 def text_inputs(n, length, seed, pad=True):
     g = torch.Generator().manual_seed(seed)
     ids = torch.randint(5, 100, (n, length), generator=g)
@@ -76,8 +68,8 @@ def test_cnn_relu_matches_definition(n):
 
 @pytest.mark.parametrize("act", ["gelu", "gelu_new", "silu", "quick_gelu", "relu"])
 @pytest.mark.parametrize("n", NS)
-def test_transformer_matches_definition(act, n):
-    model = tiny_bert(n, act)
+def test_transformer_matches_definition(act, n, tiny_bert):
+    model = tiny_bert(n, act, eval=True)
     batch = text_inputs(n, 6, seed=n, pad=False)
     res = swap_score(model, batch)
     assert (res.score, res.neurons) == naive_swap(model, batch)
@@ -85,18 +77,18 @@ def test_transformer_matches_definition(act, n):
 
 @pytest.mark.parametrize("padding", ["reference", "mask"])
 @pytest.mark.parametrize("n", [3, 64, 65])
-def test_padded_batches(padding, n):
-    model = tiny_bert(7)
+def test_padded_batches(padding, n, tiny_bert):
+    model = tiny_bert(7, eval=True)
     batch = text_inputs(n, 9, seed=n, pad=True)
     assert (batch["attention_mask"] == 0).any()
     res = swap_score(model, batch, padding=padding)
     assert (res.score, res.neurons) == naive_swap(model, batch, padding=padding)
 
 
-def test_mask_ignores_whatever_sits_at_padded_positions():
+def test_mask_ignores_whatever_sits_at_padded_positions(tiny_bert):
     """padding="mask": padded positions carry state 0, so what the batch holds there cannot change the score;
     padding="reference" counts them, so the same change does show there."""
-    model = tiny_bert(3)
+    model = tiny_bert(3, eval=True)
     batch = text_inputs(32, 12, seed=1, pad=True)
     pads = batch["attention_mask"] == 0
     assert 0 < int(pads.sum()) < pads.numel()
@@ -230,8 +222,8 @@ def test_seeded_repeats_are_bit_identical_and_seed_matters():
     assert len(set(a.scores)) > 1  # each repeat re-initialises
 
 
-def test_dropout_train_mode_seeded():
-    model = tiny_bert(5).train()  # dropout active
+def test_dropout_train_mode_seeded(tiny_bert):
+    model = tiny_bert(5, eval=True).train()  # dropout active
     batch = text_inputs(16, 8, seed=0, pad=False)
     r1 = swap_score(model, batch, seed=11, mode="train")
     assert swap_score(model, batch, seed=11, mode="train").score == r1.score
@@ -295,8 +287,8 @@ def test_user_activation_patterns_and_registry():
         acts._extra_nonneg.remove(MyAct)
 
 
-def test_default_init_rerun_changes_weights_but_restores():
-    model = tiny_bert(9)
+def test_default_init_rerun_changes_weights_but_restores(tiny_bert):
+    model = tiny_bert(9, eval=True)
     batch = text_inputs(8, 5, seed=0, pad=False)
     w = model.encoder.layer[0].intermediate.dense.weight.clone()
     a = swap_score(model, batch, init="default", repeats=2, seed=1)
@@ -418,10 +410,10 @@ def test_every_packer_equals_the_reference_collector_and_the_definition(packer, 
 @pytest.mark.parametrize("packer", PACKERS)
 @pytest.mark.parametrize("act", ["relu", "gelu"])
 @pytest.mark.parametrize("n", [7, 21, 70])
-def test_every_packer_with_padding(packer, act, n):
+def test_every_packer_with_padding(packer, act, n, tiny_bert):
     if not _packer_applies(packer, act == "relu", n):
         pytest.skip("packer does not apply")
-    model = tiny_bert(n, act)
+    model = tiny_bert(n, act, eval=True)
     batch = text_inputs(n, 9, seed=n, pad=True)
     for padding in ("mask", "reference"):
         res = swap_score(model, batch, padding=padding, packer=packer)

@@ -2,7 +2,6 @@
 import pytest
 import torch
 import torch.nn as nn
-from transformers import BertConfig, BertModel
 
 import swaplm.engine.counting as counting
 import swaplm.engine.packers as engine
@@ -27,14 +26,6 @@ def bn_cnn(act=nn.ReLU):
                          nn.Conv2d(6, 8, 3, stride=2, groups=2), nn.BatchNorm2d(8), act(),
                          nn.Conv2d(8, 8, 1), act(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                          nn.Linear(8, 12), nn.BatchNorm1d(12), act(), nn.Linear(12, 10))
-
-
-def tiny_bert(act="gelu", dropout=0.1):
-    torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=24, hidden_act=act, max_position_embeddings=64,
-                     hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
-    return BertModel(cfg)
 
 
 def looped_and_vectorised(model, x, **kw):
@@ -98,15 +89,15 @@ def test_default_init_copy_for_copy():
 @pytest.mark.parametrize("padding", ["mask", "reference"])
 @pytest.mark.parametrize("act", ["gelu", "relu"])
 @pytest.mark.parametrize("n", [5, 37])
-def test_tiny_bert_copy_for_copy_and_definition(padding, act, n):
-    model = tiny_bert(act)
+def test_tiny_bert_copy_for_copy_and_definition(padding, act, n, tiny_bert):
+    model = tiny_bert(act=act)
     batch = text_inputs(n, 7, seed=n, pad=True)
     loop, fast = looped_and_vectorised(model, batch, repeats=3, init="gaussian", mode="eval", padding=padding)
     assert fast.scores == loop.scores and fast.neurons == loop.neurons
     assert list(fast.scores) == definition_per_copy(model, batch, 3, mode="eval", padding=padding)
 
 
-def test_tiny_bert_train_mode_without_dropout():
+def test_tiny_bert_train_mode_without_dropout(tiny_bert):
     model = tiny_bert(dropout=0.0)
     batch = text_inputs(9, 6, seed=1, pad=False)
     loop, fast = looped_and_vectorised(model, batch, repeats=3, init="gaussian", mode="train")
@@ -163,7 +154,7 @@ def test_fallback_is_taken_and_reported(extra, why):
     assert res.scores == swap_score(model, x, repeats=3, init="gaussian", mode="train", vectorise=False).scores
 
 
-def test_bert_with_dropout_in_train_mode_falls_back():
+def test_bert_with_dropout_in_train_mode_falls_back(tiny_bert):
     model = tiny_bert()
     res = swap_score(model, text_inputs(4, 6, seed=0, pad=False), repeats=2, init="gaussian", mode="train")
     assert res.path == "loop" and "dropout" in res.fallback

@@ -8,15 +8,13 @@ accuracy}, extra={"naslib_key", "matrix", "ops"})``, the last two being the raw 
 """
 from __future__ import annotations
 
-import csv
 import json
-import math
 from functools import lru_cache
 from pathlib import Path
 
 from swaplm.errors import SwapError
 
-from ..base import Record
+from ..base import Record, accuracy, read_table
 from .spec import Spec, naslib_key
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -41,28 +39,12 @@ def load_benchmark(path: str | Path = CSV_PATH, expected_rows: int | None = EXPE
 
 @lru_cache(maxsize=2)
 def _load(path: Path, _mtime: int, _size: int, expected_rows: int | None):
-    rows = []
-    try:
-        with open(path, encoding="utf-8", newline="") as f:
-            reader = csv.reader(f, strict=True)
-            header = next(reader, None)
-            if tuple(header or ()) != COLUMNS:
-                raise SwapError(f"{path.name}: header {header} is not {','.join(COLUMNS)}")
-            for row in reader:
-                rows.append(_row(row, f"{path.name} line {reader.line_num}"))
-    except (OSError, csv.Error, UnicodeDecodeError) as e:
-        raise SwapError(f"{path.name}: unreadable ({type(e).__name__}: {e}); the file may be truncated or "
-                        "corrupt") from None
-    if expected_rows is not None and len(rows) != expected_rows:
-        raise SwapError(f"{path.name}: {len(rows)} rows, expected {expected_rows} (truncated or corrupt file?)")
-    return tuple(rows)
+    return read_table(path, COLUMNS, _row, expected_rows)
 
 
 def _row(row: list[str], where: str):
     """(naslib_key, raw matrix, raw ops, pruned Spec, accuracy) of one CSV row; the NASLib key must name the
     same raw spec as the matrix and ops columns."""
-    if len(row) != len(COLUMNS):
-        raise SwapError(f"{where}: expected {len(COLUMNS)} columns, found {len(row)}")
     key, matrix_text, ops_text, acc_text = row
     try:
         matrix = tuple(tuple(r) for r in json.loads(matrix_text))
@@ -75,13 +57,7 @@ def _row(row: list[str], where: str):
             raise SwapError(f"naslib_key {key[:40]}... is not the key of the row's matrix_7x7 and ops")
     except SwapError as e:
         raise SwapError(f"{where}: {e}") from None
-    try:
-        acc = float(acc_text)
-    except ValueError:
-        raise SwapError(f"{where}: accuracy {acc_text!r} is not a number") from None
-    if not (math.isfinite(acc) and 0.0 <= acc <= 100.0):
-        raise SwapError(f"{where}: accuracy {acc} is not a percentage in 0..100")
-    return key, matrix, ops, spec, acc
+    return key, matrix, ops, spec, accuracy(acc_text, where)
 
 
 __all__ = ["load_benchmark", "CSV_PATH", "EXPECTED_ROWS", "TASKS"]

@@ -6,16 +6,12 @@ extra={"unique_str": isomorphism class})``.
 """
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import math
 from functools import lru_cache
 from pathlib import Path
 
 from swaplm.errors import SwapError
 
-from ..base import Record
+from ..base import Record, accuracy, read_table
 from .arch import Arch, parse_arch
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -39,43 +35,17 @@ def load_benchmark(path: str | Path = CSV_PATH, expected_rows: int | None = EXPE
 
 @lru_cache(maxsize=2)
 def _load(path: Path, _mtime: int, _size: int, expected_rows: int | None):
-    opener = gzip.open if path.suffix == ".gz" else open
-    rows = []
-    try:
-        with opener(path, "rb") as raw, io.TextIOWrapper(raw, encoding="utf-8", newline="") as f:
-            reader = csv.reader(f, strict=True)
-            header = next(reader, None)
-            if tuple(header or ()) != COLUMNS:
-                raise SwapError(f"{path.name}: header {header} is not {','.join(COLUMNS)}")
-            for row in reader:
-                rows.append(_row(row, f"{path.name} line {reader.line_num}"))
-    except (OSError, EOFError, csv.Error, UnicodeDecodeError) as e:  # gzip and CSV damage alike
-        raise SwapError(f"{path.name}: unreadable ({type(e).__name__}: {e}); the file may be truncated or "
-                        "corrupt") from None
-    if expected_rows is not None and len(rows) != expected_rows:
-        raise SwapError(f"{path.name}: {len(rows)} rows, expected {expected_rows} (truncated or corrupt file?)")
-    return tuple(rows)
+    return read_table(path, COLUMNS, _row, expected_rows)
 
 
 def _row(row: list[str], where: str) -> tuple[int, Arch, tuple[float, ...], str]:
     """(index, arch, accuracies, unique_str) of one CSV row."""
-    if len(row) != len(COLUMNS):
-        raise SwapError(f"{where}: expected {len(COLUMNS)} columns, found {len(row)}")
     try:
         index = int(row[0])
         arch = parse_arch(row[1])
     except (ValueError, SwapError) as e:
         raise SwapError(f"{where}: {e}") from None
-    accs = []
-    for text in row[2:5]:
-        try:
-            value = float(text)
-        except ValueError:
-            raise SwapError(f"{where}: accuracy {text!r} is not a number") from None
-        if not (math.isfinite(value) and 0.0 <= value <= 100.0):
-            raise SwapError(f"{where}: accuracy {value} is not a percentage in 0..100")
-        accs.append(value)
-    return index, arch, tuple(accs), row[5]
+    return index, arch, tuple(accuracy(text, where) for text in row[2:5]), row[5]
 
 
 __all__ = ["load_benchmark", "CSV_PATH", "EXPECTED_ROWS", "TASKS"]
