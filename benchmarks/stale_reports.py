@@ -3,6 +3,10 @@ checkout's, and those that record none.
 
     python benchmarks/stale_reports.py              # the stale and unrecorded reports
     python benchmarks/stale_reports.py --all        # every report, current ones too
+    python benchmarks/stale_reports.py --stamp reports/X.md COMMIT   # a report written before footers existed
+
+``--stamp`` gives such a report the footer with the commit its rows were computed at (as its header or its git
+history says) and the fingerprint ``unknown``, so the listing names its commit and counts it as stale.
 
 Every report ends with a provenance line written by :func:`swaplm.report.provenance_footer`,
 ``<!-- swaplm-report commit=<sha> fingerprint=<sha256> -->``; the fingerprint digests the engine modules and the
@@ -59,12 +63,34 @@ def engine_modified() -> bool:
     return bool(out.stdout.strip())
 
 
+def stamp(report: Path, commit: str) -> None:
+    """Append the provenance footer of a report computed at ``commit`` under an unrecorded fingerprint."""
+    from swaplm.report import PROVENANCE_PREFIX
+
+    text = report.read_text(encoding="utf-8")
+    if read_provenance(text) is not None:
+        raise SystemExit(f"{report} already has a provenance footer")
+    full = subprocess.run(["git", "rev-parse", "--verify", f"{commit}^{{commit}}"], cwd=ROOT, capture_output=True,
+                          text=True)
+    if full.returncode != 0:
+        raise SystemExit(f"{commit!r} is not a commit of this repository")
+    sha = full.stdout.strip()
+    footer = ["---", "", f"Computed at commit `{sha[:12]}`; the engine/proxy fingerprint was not recorded (the "
+              "report predates provenance footers), so it is listed as stale.", "",
+              f"{PROVENANCE_PREFIX}commit={sha} fingerprint=unknown -->", ""]
+    report.write_text(text.rstrip("\n") + "\n\n" + "\n".join(footer), encoding="utf-8")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--reports", default=str(ROOT / "reports"), help="folder of the reports (default reports/)")
     ap.add_argument("--all", action="store_true", help="list the current reports too")
+    ap.add_argument("--stamp", nargs=2, metavar=("REPORT", "COMMIT"), help="footer for a report made before them")
     args = ap.parse_args()
+    if args.stamp:
+        stamp(Path(args.stamp[0]), args.stamp[1])
+        return
     current, commit = engine_fingerprint(), git_commit()
     state = ", engine/proxy files modified since" if engine_modified() else ""
     print(f"current engine/proxy fingerprint: {current[:12]}")

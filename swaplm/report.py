@@ -125,7 +125,7 @@ def engine_fingerprint() -> str:
 
 
 #: the machine-readable provenance line at the end of every report: ``<!-- swaplm-report commit=<40 hex or
-#: unknown> fingerprint=<64 hex> -->``
+#: unknown> fingerprint=<64 hex or unknown> -->`` (unknown: a report written before fingerprints were recorded)
 PROVENANCE_PREFIX = "<!-- swaplm-report "
 
 
@@ -145,7 +145,7 @@ def read_provenance(text: str) -> dict[str, str] | None:
     """``{"commit": ..., "fingerprint": ...}`` from the last provenance line in a report's text, or None."""
     import re
 
-    found = re.findall(r"<!-- swaplm-report commit=(\S+) fingerprint=([0-9a-f]+) -->", text)
+    found = re.findall(r"<!-- swaplm-report commit=(\S+) fingerprint=([0-9a-f]+|unknown) -->", text)
     if not found:
         return None
     commit, fingerprint = found[-1]

@@ -238,3 +238,37 @@ def test_stale_reports_lists_other_and_missing_fingerprints(tmp_path, monkeypatc
     monkeypatch.setattr("sys.argv", ["stale_reports.py", "--reports", str(tmp_path), "--all"])
     mod.main()
     assert "current.md" in capsys.readouterr().out
+
+
+def test_stale_reports_stamps_an_old_report_with_its_commit_and_an_unknown_fingerprint(tmp_path, monkeypatch,
+                                                                                        capsys):
+    import importlib.util
+    import subprocess
+    from pathlib import Path
+
+    import pytest
+
+    from swaplm.report import read_provenance
+
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("stale_reports", root / "benchmarks" / "stale_reports.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True)
+    if head.returncode != 0:
+        pytest.skip("not a git checkout")
+    report = tmp_path / "old.md"
+    report.write_text("# old\n\nrows\n")
+    monkeypatch.setattr("sys.argv", ["stale_reports.py", "--stamp", str(report), head.stdout.strip()[:7]])
+    mod.main()
+    assert read_provenance(report.read_text()) == {"commit": head.stdout.strip(), "fingerprint": "unknown"}
+    assert report.read_text().startswith("# old\n\nrows\n")  # the report itself is kept
+    with pytest.raises(SystemExit, match="already has"):  # a second stamp is refused
+        mod.main()
+    monkeypatch.setattr("sys.argv", ["stale_reports.py", "--stamp", str(tmp_path / "x.md"), "nosuchcommit"])
+    (tmp_path / "x.md").write_text("# x\n")
+    with pytest.raises(SystemExit, match="not a commit"):
+        mod.main()
+    monkeypatch.setattr("sys.argv", ["stale_reports.py", "--reports", str(tmp_path)])
+    mod.main()
+    assert "unknown      stale" in capsys.readouterr().out

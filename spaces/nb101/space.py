@@ -72,22 +72,9 @@ class NB101Space(Space):
         """A :class:`Spec` from a key or NASLib's NB-101 key (one-line SwapError when malformed or invalid)."""
         return parse_spec(text)
 
-    def sample(self, rng) -> Spec:
-        """A random valid cell (random 7-vertex matrix and ops, redrawn until valid, then pruned)."""
-        return _spec.sample(rng)
-
-    def mutate(self, arch: Spec | str, rng) -> Spec:
-        """One edge flipped or one interior op changed; valid and different from ``arch``."""
-        return _spec.mutate(arch, rng)
-
-    def crossover(self, a: Spec | str, b: Spec | str, rng) -> Spec:
-        """Each edge and interior op from ``a`` or ``b`` with equal probability; valid."""
-        return _spec.crossover(a, b, rng)
-
-    def encode(self, arch: Spec | str) -> tuple[int, ...]:
-        """26 ints: the 21 edge bits of the 7-vertex padded matrix, then the 5 interior op codes
-        (``conv3x3-bn-relu, conv1x1-bn-relu, maxpool3x3`` = 0..2, 3 = absent vertex)."""
-        return _spec.encode(arch)
+    # the search operators and the encoding: the module functions of .spec (their docstrings say what each does)
+    encode, sample = staticmethod(_spec.encode), staticmethod(_spec.sample)
+    mutate, crossover = staticmethod(_spec.mutate), staticmethod(_spec.crossover)
 
     # --- models ----------------------------------------------------------------------------------------------
     def build(self, arch: Spec | str) -> nn.Module:

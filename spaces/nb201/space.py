@@ -85,21 +85,11 @@ class NB201Space(Space):
         """An :class:`Arch` from a NATS-Bench arch string (one-line SwapError when malformed)."""
         return parse_arch(text)
 
-    def sample(self, rng) -> Arch:
-        """A uniformly random cell."""
-        return _arch.sample(rng)
-
-    def mutate(self, arch: Arch | str, rng) -> Arch:
-        """One edge changes to a different op."""
-        return _arch.mutate(arch, rng)
-
-    def crossover(self, a: Arch | str, b: Arch | str, rng) -> Arch:
-        """Each edge's op from ``a`` or ``b`` with equal probability."""
-        return _arch.crossover(a, b, rng)
-
-    def encode(self, arch: Arch | str) -> tuple[int, ...]:
-        """The 6 op indices (``none, skip_connect, nor_conv_1x1, nor_conv_3x3, avg_pool_3x3`` = 0..4)."""
-        return _arch.encode(arch)
+    # variation and encoding are the module functions of .arch (their docstrings say what each does)
+    sample = staticmethod(_arch.sample)
+    mutate = staticmethod(_arch.mutate)
+    crossover = staticmethod(_arch.crossover)
+    encode = staticmethod(_arch.encode)
 
     def connected(self, arch: Arch | str) -> bool:
         """Whether any input-to-output path avoids ``none`` edges (341 of the 15,625 cells have none)."""
