@@ -108,7 +108,24 @@ class Space(ABC):
 
         return SwapError(f"the {self.name} space has no {member}: it cannot be {use}")
 
+    def parse(self, text: str) -> Any:
+        """The architecture whose string (its :meth:`key`) is ``text``; a one-line SwapError when malformed."""
+        raise self._missing("parse(text)", "scored from a string")
+
     # -- optional, with "not available" defaults
+    def input_description(self, data: str | None = None) -> str:
+        """What :meth:`inputs` returns for ``data``, in words (reports and ``swaplm score --json`` show it)."""
+        return f"the {self.name} space's own sample" if data is None else f"{data} (read by swaplm.data)"
+
+    def substitute(self, data: str | None = None) -> str | None:
+        """The name of the stand-in scored in place of a task's own inputs (e.g. no images of that dataset
+        ship), or None when the inputs are the task's own."""
+        return None
+
+    def connected(self, arch: Any) -> bool | None:
+        """Whether ``arch`` has an input-to-output path; None where the space does not say."""
+        return None
+
     def labels(self, data: str | None = None, *, n: int | None = None, seed: int = 0) -> Any:
         """Class labels (n,) of the samples ``inputs`` returns for the same arguments, or None (no labels)."""
         return None

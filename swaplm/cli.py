@@ -67,7 +67,7 @@ def print_kv(title: str, rows: dict) -> None:
 
     table = Table(title=title, show_header=False, title_justify="left")
     table.add_column(style="bold cyan")
-    table.add_column(justify="right")
+    table.add_column(justify="right", overflow="fold")  # fold a long value (an arch string) rather than cut it
     for k, v in rows.items():
         table.add_row(k, fmt(v, 4))
     console.print(table)
@@ -95,13 +95,20 @@ def _command() -> str:
 
 @app.command()
 def score(
-    model: str = typer.Argument(..., help="HF hub id, local directory or config.json, or builtin:bert-tiny|bert-small|minilm"),
+    model: str = typer.Argument(..., help="HF hub id, local directory or config.json, builtin:bert-tiny|bert-small|"
+                                          "minilm, or SPACE:ARCH (e.g. nb201:'|nor_conv_3x3~0|+|...|')"),
     data: Data = "auto", batch_size: BatchSize = None, max_length: MaxLength = None,
-    repeats: int = typer.Option(1, help="forwards to average (with --init gaussian/default: fresh weights each)"),
-    init: Init = typer.Option(Init.pretrained, help="pretrained weights, random (from config), or re-init per repeat"),
+    task: Optional[str] = typer.Option(None, help="SPACE:ARCH: the space's task (its inputs and build)"),
+    build: Build = None,
+    repeats: Optional[int] = typer.Option(None, help="forwards to average (with --init gaussian/default: fresh "
+                                                     "weights each); default 1, SPACE:ARCH: its protocol"),
+    init: Optional[Init] = typer.Option(None, help="pretrained (a model's default), random (from config / as "
+                                                   "built), or re-init per repeat; SPACE:ARCH: its protocol"),
     seed: Seed = 0,
-    mode: Mode = typer.Option(Mode.eval, help="train (reference: dropout/BN batch stats), eval, or as-is"),
-    padding: Padding = typer.Option(Padding.mask, help="mask: padded positions get state 0; reference: counted"),
+    mode: Optional[Mode] = typer.Option(None, help="train (dropout/BN batch stats), eval (a model's default) or "
+                                                   "as-is; SPACE:ARCH: its protocol"),
+    padding: Optional[Padding] = typer.Option(None, help="mask (a model's default: padded positions get state 0) "
+                                                         "or reference (counted); SPACE:ARCH: its protocol"),
     proxies: str = typer.Option("swap", help="comma-separated proxies beside SWAP (see `swaplm proxies`)"),
     proxy: Optional[str] = typer.Option(None, "--proxy", hidden=True),
     reg_mu: RegMu = None, reg_sigma: RegSigma = None, reg_unit: RegUnit = "k",
@@ -112,20 +119,21 @@ def score(
     trust_remote_code: bool = typer.Option(False, help="allow model code from the hub (off by default)"),
     threads: Threads = None, as_json: AsJson = False,
 ):
-    """SWAP-Score of one model on one batch."""
-    from .score import score_model
+    """SWAP-Score of one model, or of one architecture of a search space (SPACE:ARCH), on one batch."""
+    from .runner.settings import DEFAULT
+    from .score import score_target
 
     quiet_hf()
     if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    res = score_model(model, proxies=f"{proxies},{proxy or ''}", data=data, n=batch_size, max_length=max_length,
-                      repeats=repeats, init=init.value, seed=seed,
-                      mode=None if mode is Mode.as_is else mode.value, padding=padding.value,
-                      regularise=_prior(reg_mu, reg_sigma, reg_unit), text_column=text_column,
-                      device=device.value, dtype=dtype.value, device_map=device_map,
-                      offload_folder=offload_folder, trust_remote_code=trust_remote_code)
+    res = score_target(model, proxies=f"{proxies},{proxy or ''}", data=data, task=task, build=build, n=batch_size,
+                       max_length=max_length, repeats=repeats, init=DEFAULT if init is None else init.value,
+                       seed=seed, mode=DEFAULT if mode is None else (None if mode is Mode.as_is else mode.value),
+                       padding=padding.value if padding else None, regularise=_prior(reg_mu, reg_sigma, reg_unit),
+                       text_column=text_column, device=device.value, dtype=dtype.value, device_map=device_map,
+                       offload_folder=offload_folder, trust_remote_code=trust_remote_code)
     if as_json:
         print(json.dumps(res.to_json()))
     else:

@@ -32,6 +32,13 @@ def test_space_variation_is_deterministic_and_keyed(space):
     assert all(m in (x, y) for x, y, m in zip(*enc))
 
 
+def test_space_reads_its_own_keys_and_describes_its_inputs(space):
+    rng = random.Random(5)
+    for arch in [space.sample(rng) for _ in range(5)] + [space.benchmark()[0].arch]:
+        assert space.key(space.parse(space.key(arch))) == space.key(arch)  # SPACE:ARCH round trip
+    assert space.input_description() and space.substitute() is None  # the default inputs are the space's own
+
+
 def test_space_builds_and_scores_the_first_benchmark_record(space):
     records = space.benchmark()
     assert records and all(t in records[0].scores for t in space.tasks[:1])

@@ -25,7 +25,7 @@ from swaplm.swap import Regularise
 
 from ..base import Record, ScoringProtocol, Space
 from .benchmark import CSV_PATH, EXPECTED_ROWS, load_benchmark
-from .genotype import STEPS, Edge, Genotype, check_genotype, format_genotype
+from .genotype import STEPS, Edge, Genotype, check_genotype, format_genotype, parse_genotype
 from .model import Network
 from .ops import OPS, PRIMITIVES
 
@@ -119,6 +119,16 @@ class DartsSpace(Space):
         """A freshly initialised network for ``arch`` (the scoring proxy unless ``network="eval"``)."""
         s = self.size
         return Network(s["C"], self.num_classes, s["layers"], check_genotype(arch), stem=s["stem"])
+
+    def parse(self, text: str) -> Genotype:
+        """A genotype from its text form (``Genotype(normal=[...], ...)``), read without eval."""
+        return parse_genotype(text)
+
+    def input_description(self, data: str | None = None) -> str:
+        """What :meth:`inputs` returns for ``data``, in words."""
+        if self._check_source(data):
+            return "CIFAR-10 training images (the reference batch: the first N of the shipped builtin:cifar10)"
+        return f"images from {data}"
 
     def _check_source(self, data: str | None) -> bool:
         """True when ``data`` means the reference images (None or the task name); False for an image source

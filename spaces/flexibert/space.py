@@ -90,6 +90,12 @@ class FlexiBertSpace(Space):
         """Inverse of :meth:`key`."""
         return parse_key(key)
 
+    def input_description(self, data: str | None = None) -> str:
+        """What :meth:`inputs` returns for ``data``, in words."""
+        if data is None or data.lower() in self.tasks or data.lower() in self.task_aliases:
+            return "WikiText-2 blocks (the shipped builtin:wikitext2)"
+        return f"{data} (read by swaplm.data)"
+
     # -- models and data
     def config(self, arch: FlexiBertArch, **overrides) -> FlexiBertConfig:
         return FlexiBertConfig.from_record(as_arch(arch), build=self.build_mode, **overrides)

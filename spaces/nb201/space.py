@@ -132,6 +132,11 @@ class NB201Space(Space):
                             "source: builtin:cifar10, an .npz file or an image folder)")
         return None
 
+    def substitute(self, data: str | None = None) -> str | None:
+        """The stand-in scored for ``data``'s task (``cifar100-16x16`` for imagenet16_120), or None."""
+        task = self.input_task(data)
+        return self.substitutes.get(task) if task else None
+
     def input_description(self, data: str | None = None) -> str:
         """What :meth:`inputs` returns for ``data``, in words (names the substitute for imagenet16_120)."""
         task = self.input_task(data)
