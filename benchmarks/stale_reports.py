@@ -75,8 +75,9 @@ def stamp(report: Path, commit: str) -> None:
     if full.returncode != 0:
         raise SystemExit(f"{commit!r} is not a commit of this repository")
     sha = full.stdout.strip()
-    footer = ["---", "", f"Computed at commit `{sha[:12]}`; the engine/proxy fingerprint was not recorded (the "
-              "report predates provenance footers), so it is listed as stale.", "",
+    footer = ["---", "", f"Computed at commit `{sha[:12]}` (as the report's header or the commit that added its rows "
+              "says); the engine/proxy fingerprint was not recorded (the report predates provenance footers), so "
+              "it is listed as stale.", "",
               f"{PROVENANCE_PREFIX}commit={sha} fingerprint=unknown -->", ""]
     report.write_text(text.rstrip("\n") + "\n\n" + "\n".join(footer), encoding="utf-8")
 
