@@ -19,3 +19,21 @@ def make_tiny_bert(seed: int = 0, act: str = "gelu", *, hidden: int = 16, interm
 def tiny_bert():
     """The :func:`make_tiny_bert` factory."""
     return make_tiny_bert
+
+
+def run_cli(argv, capsys, monkeypatch, columns: int | None = None):
+    """(exit code, stdout, stderr) of ``swaplm ARGV`` through the real entry point; ``columns`` sets the terminal
+    width rich tables are drawn at."""
+    from swaplm.cli import main
+
+    capsys.readouterr()  # drop what the test itself printed while preparing
+    if columns is not None:
+        monkeypatch.setenv("COLUMNS", str(columns))
+    monkeypatch.setattr("sys.argv", ["swaplm", *argv])
+    code = 0
+    try:
+        main()
+    except SystemExit as e:
+        code = e.code or 0
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err

@@ -62,32 +62,30 @@ def _values(store):
     return out
 
 
-def test_bench_on_two_processes_equals_one(tmp_path):
-    args = ["bench", "darts", "--limit", "24", "--repeats", "2", "--json"]
-    two = _launch(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "a")})
-    assert two.returncode == 0, two.stderr[-3000:]
+def _same_as_one_process(launched, args, tmp_path, n):
+    """The launched bench (its main process's output, its store under tmp_path/a) equals a plain one-process run
+    of ``args`` (store under tmp_path/b): same correlations, the same value for every one of the ``n`` archs."""
+    assert launched.returncode == 0, launched.stderr[-3000:]
     one = _plain(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "b")})
     assert one.returncode == 0, one.stderr[-3000:]
-    a, b = json.loads(two.stdout), json.loads(one.stdout)
+    a, b = json.loads(launched.stdout), json.loads(one.stdout)
     assert a["settings"]["processes"] == 2 and b["settings"]["processes"] == 1
-    assert a["correlations"] == b["correlations"] and a["n_archs"] == b["n_archs"] == 24
+    assert a["correlations"] == b["correlations"] and a["n_archs"] == b["n_archs"] == n
     va, vb = _values(tmp_path / "a" / "bench" / "darts.jsonl"), _values(tmp_path / "b" / "bench" / "darts.jsonl")
-    assert va == vb and len(va) == 24  # one line per arch: only the main process wrote
+    assert va == vb and len(va) == n  # one line per arch: only the main process wrote
+
+
+def test_bench_on_two_processes_equals_one(tmp_path):
+    args = ["bench", "darts", "--limit", "24", "--repeats", "2", "--json"]
+    _same_as_one_process(_launch(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "a")}), args, tmp_path, 24)
 
 
 def test_bench_on_two_machines_equals_one_process(tmp_path):
     args = ["bench", "darts", "--limit", "12", "--repeats", "2", "--json"]
     main, other = _launch_two_machines(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "a")})
-    assert main.returncode == 0, main.stderr[-3000:]
     assert other.returncode == 0, other.stderr[-3000:]
     assert other.stdout == ""  # only the main process of machine 0 prints
-    one = _plain(args, {**ENV, "SWAPLM_CACHE": str(tmp_path / "b")})
-    assert one.returncode == 0, one.stderr[-3000:]
-    a, b = json.loads(main.stdout), json.loads(one.stdout)
-    assert a["settings"]["processes"] == 2 and b["settings"]["processes"] == 1
-    assert a["correlations"] == b["correlations"] and a["n_archs"] == b["n_archs"] == 12
-    va, vb = _values(tmp_path / "a" / "bench" / "darts.jsonl"), _values(tmp_path / "b" / "bench" / "darts.jsonl")
-    assert va == vb and len(va) == 12
+    _same_as_one_process(main, args, tmp_path, 12)
 
 
 def test_benchmark_mode_search_does_not_depend_on_the_process_count(tmp_path):

@@ -1,24 +1,13 @@
 """The CLI: one JSON object with --json, and one-line errors with a non-zero exit for bad input."""
 import json
-import sys
 
 import pytest
 import torch
 from transformers import BertConfig, BertModel
 
-from swaplm.cli import main
 
 
-def run(argv, capsys, monkeypatch):
-    capsys.readouterr()  # drop what the test itself printed while preparing
-    monkeypatch.setattr(sys, "argv", ["swaplm", *argv])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+from conftest import run_cli as run  # noqa: E402  (the CLI through its entry point)
 
 
 def tiny_dir(tmp_path, act="gelu", nan=False):

@@ -13,7 +13,7 @@ pytest.importorskip("accelerate")  # the Trainer needs it
 from transformers import (BertConfig, BertForMaskedLM, DataCollatorForLanguageModeling, Trainer,  # noqa: E402
                           TrainingArguments)
 
-from swaplm.cli import main  # noqa: E402
+from conftest import run_cli  # noqa: E402
 from swaplm.data import bert_tokenizer, text_batch  # noqa: E402
 from swaplm.errors import SwapError  # noqa: E402
 
@@ -22,16 +22,7 @@ OPTS = ["-n", str(N), "--max-length", str(L), "--device", "cpu"]
 
 
 def run(argv, capsys, monkeypatch):
-    capsys.readouterr()
-    monkeypatch.setenv("COLUMNS", "400")  # rich tables at full width
-    monkeypatch.setattr(sys, "argv", ["swaplm", *argv])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+    return run_cli(argv, capsys, monkeypatch, columns=400)  # rich tables at full width
 
 
 def one_line_error(code, err, *words):

@@ -2,11 +2,9 @@
 bad arch strings, spaces and tasks are one-line errors with exit code 1."""
 import json
 import math
-import sys
 
 import pytest
 
-from swaplm.cli import main
 from swaplm.score import arch_target
 from swaplm.spaces import get_space
 
@@ -20,17 +18,7 @@ DARTS = f"Genotype(normal={CELL}, normal_concat=[2, 3, 4, 5], reduce={CELL}, red
 FLEXIBERT = "h256/SA-WMA-h4-ff1024x3/LT-DCT-h2-ff512x3/SA-SDP-h4-ff512x3/SA-SDP-h4-ff1024x1"
 
 
-def run(argv, capsys, monkeypatch):
-    """(exit code, stdout, stderr) of ``swaplm ARGV`` through the real entry point."""
-    capsys.readouterr()
-    monkeypatch.setattr(sys, "argv", ["swaplm", *argv])
-    code = 0
-    try:
-        main()
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
+from conftest import run_cli as run  # noqa: E402  (the CLI through its entry point)
 
 
 def flat(text):
