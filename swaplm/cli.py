@@ -328,15 +328,20 @@ def main() -> None:
     # not a click exception, so it comes out of app() unchanged
     try:
         app(standalone_mode=True)
+        code = 0
     except SwapError as e:
         if _main_process():  # under accelerate launch every process fails alike: say it once
             err.print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
-        sys.exit(1)
+        code = 1
     except SystemExit as e:
         if e.code == 130:  # typer turns Ctrl-C into exit code 130
             err.print("interrupted (results computed so far are kept in the cache)")
-        raise
+        code = e.code
+    from .runner.distributed import exit_launched, launched
 
+    if launched():  # a launched process ends without the interpreter's teardown (see exit_launched)
+        exit_launched(code)
+    sys.exit(code)
 
 if __name__ == "__main__":
     main()

@@ -46,6 +46,28 @@ def _destroy_process_group() -> None:
         dist.destroy_process_group()
 
 
+def exit_launched(code: object) -> None:
+    """End a process of a launched run with exit status ``code`` (a SystemExit code): flush the output,
+    destroy the process group, then leave through ``os._exit``.
+
+    A launched process that leaves through the interpreter's normal shutdown can still abort after its work is
+    done ("terminate called without an active exception", exit -6): C++ threads of the distributed runtime
+    and of the libraries it loaded may still be joinable when their objects are destroyed. Skipping the
+    interpreter's teardown once every output is written leaves nothing to destroy."""
+    import sys
+
+    if code is not None and not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    _destroy_process_group()
+    os._exit(code or 0)
+
+
 class AccelerateExecutor:
     """Shard jobs over the launched processes; evaluations come back in job order, chunk by chunk (a chunk is
     ``chunk`` jobs per process), so the main process stores results as they arrive and a killed run resumes
@@ -97,4 +119,4 @@ class AccelerateExecutor:
         pass
 
 
-__all__ = ["AccelerateExecutor", "launched", "is_main", "world_size"]
+__all__ = ["AccelerateExecutor", "exit_launched", "launched", "is_main", "world_size"]
