@@ -339,8 +339,8 @@ def main() -> None:
         code = e.code
     from .runner.distributed import exit_launched, launched
 
-    if launched():  # a launched process ends without the interpreter's teardown (see exit_launched)
-        exit_launched(code)
+    if launched() and not code:  # a finished launched process skips the interpreter's teardown (exit_launched);
+        exit_launched(code)     # a failed one exits as usual, so the main process's error line is out first
     sys.exit(code)
 
 if __name__ == "__main__":

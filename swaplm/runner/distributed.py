@@ -53,7 +53,9 @@ def exit_launched(code: object) -> None:
     A launched process that leaves through the interpreter's normal shutdown can still abort after its work is
     done ("terminate called without an active exception", exit -6): C++ threads of the distributed runtime
     and of the libraries it loaded may still be joinable when their objects are destroyed. Skipping the
-    interpreter's teardown once every output is written leaves nothing to destroy."""
+    interpreter's teardown once every output is written leaves nothing to destroy. The CLI ends only successful
+    processes this way: a failed process that left at once could make the launcher stop the main process before
+    it has written its one-line error."""
     import sys
 
     if code is not None and not isinstance(code, int):
