@@ -52,6 +52,8 @@ class ArchRow:
     versions: dict = field(default_factory=dict)  # swaplm/torch/transformers versions that computed them
     #: the space's group of this architecture (``space.stratum(arch)``, e.g. "L4/H256"); None: no strata
     stratum: str | None = None
+    #: whether the architecture has an input-to-output path (``space.connected``); None: the space does not say
+    connected: bool | None = None
 
     def total_seconds(self) -> float:
         """Build + proxy seconds; a proxy derived from others in the same row (its seconds are theirs) counts once."""
@@ -63,7 +65,8 @@ def finalise_row(row: ArchRow, record: Any, space: Any, tasks: Sequence[str],
                  higher_is_better: Mapping[str, bool]) -> ArchRow:
     """Attach what the space knows about ``record`` to its scored ``row`` (call once per row, after scoring):
     the ground truth per task (non-finite -> None), the trivial-baseline features (``space.features``; a
-    feature named like a proxy becomes ``"<name> (feature)"``) and the stratum (``space.stratum``, optional)."""
+    feature named like a proxy becomes ``"<name> (feature)"``), the stratum (``space.stratum``, optional) and
+    whether the architecture is connected (``space.connected``, optional)."""
     def finite(v: Any) -> float | None:
         try:
             f = float(v)
@@ -75,6 +78,7 @@ def finalise_row(row: ArchRow, record: Any, space: Any, tasks: Sequence[str],
     row.features = {(f"{k} (feature)" if k in higher_is_better else k): float(v)
                     for k, v in space.features(record.arch).items()}
     row.stratum = _label(space.stratum(record.arch))
+    row.connected = space.connected(record.arch)
     return row
 
 
@@ -239,9 +243,20 @@ class BenchResult:
         return replace(self, rows=rows, computed=sum(not r.cached for r in rows),
                        from_cache=sum(r.cached for r in rows), _memo={})
 
+    def disconnected(self) -> list[int]:
+        """Ids of the rows whose architecture has no input-to-output path (``space.connected`` is False)."""
+        return [r.id for r in self.rows if r.connected is False]
+
+    def connected_only(self) -> "BenchResult | None":
+        """The result over connected architectures only, or None when every row is connected (or unknown)."""
+        dropped = set(self.disconnected())
+        return self.subset(r.id for r in self.rows if r.id not in dropped) if dropped else None
+
     def to_json(self, *, intervals: bool = True) -> dict[str, Any]:
         """JSON-ready summary (NaN becomes null); correlations carry 95 % bootstrap intervals unless
-        ``intervals=False``."""
+        ``intervals=False``. Where some architectures are disconnected, ``connected_only`` holds the
+        correlations without them."""
+        connected = self.connected_only()
         return json_safe({
             "space": self.space,
             "n_archs": len(self.rows),
@@ -255,6 +270,9 @@ class BenchResult:
             "provenance": self.provenance(),
             "settings": self.settings,
             "correlations": self.correlations(intervals=intervals),
+            "disconnected": len(self.disconnected()),
+            "connected_only": None if connected is None else {
+                "n_archs": len(connected.rows), "correlations": connected.correlations(intervals=intervals)},
         })
 
 
@@ -356,13 +374,35 @@ def run_bench(
         executor.close()
     hib = {p.name: p.higher_is_better for p in scorer.proxies}
     rows = [finalise_row(_row(rec.id, evals[keys[rec.id]]), rec, space, tasks, hib) for rec in records]
+    source = data if isinstance(data, str) else None
     settings_out = {**scorer.settings_json(), "tasks": tasks, "limit": limit, "processes": world_size(),
+                    "inputs": space.input_description(source) if not given else "a batch passed by the caller",
+                    "substitute": None if given else space.substitute(source),
                     "ids": None if ids is None else [r.id for r in rows],
                     "cache": str(store.path) if store else None}
     computed = sum(not r.cached for r in rows)
     return BenchResult(space=space.name, settings=settings_out, rows=rows, proxies=scorer.names, tasks=tasks,
                        higher_is_better=hib, wall_seconds=time.perf_counter() - t_start,
                        computed=computed, from_cache=len(rows) - computed, cache_path=store.path if store else None)
+
+
+def bench_tasks(space: Any, *, tasks: Sequence[str] | str | None = None, build: str | None = None,
+                **options: Any) -> list[BenchResult]:
+    """The benchmark runs ``tasks`` need: one :func:`run_bench` per task where the space builds one network per
+    task (its builds are its tasks, as nb201's datasets: each task is scored on its own build and inputs, and
+    correlated with its own column), else one run over every task. ``options`` go to :func:`run_bench`."""
+    from swaplm.score import task_space
+
+    space = _space(space, None)
+    columns = _tasks(space, [], tasks)
+    if not columns or any(c not in space.builds for c in columns):
+        return [run_bench(space, tasks=tasks, build=build, **options)]
+    runs = []
+    for column in columns:
+        task_built, column, source = task_space(space, column, build)
+        data = options.get("data")
+        runs.append(run_bench(task_built, tasks=[column], **{**options, "data": source if data is None else data}))
+    return runs
 
 
 # -------------------------------------------------------------------------------------------------- helpers
@@ -448,5 +488,5 @@ def _mean(xs: list[float]) -> float:
     return float(sum(xs) / len(xs)) if xs else math.nan
 
 
-__all__ = ["run_bench", "export_rows", "parse_ids", "BenchResult", "ArchRow", "split", "CacheWarning",
+__all__ = ["run_bench", "bench_tasks", "export_rows", "parse_ids", "BenchResult", "ArchRow", "split", "CacheWarning",
            "default_cache_dir", "PROXY_FAILURES"]

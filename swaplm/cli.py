@@ -142,7 +142,7 @@ def score(
 
 @app.command()
 def bench(
-    space: str = typer.Argument(..., help="search space: darts or flexibert"),
+    space: str = typer.Argument(..., help="search space: darts, flexibert, nb201, nb101, ..."),
     proxies: str = typer.Option("swap,swap_reg,params", help="comma-separated proxies, or 'all'"),
     task: str = typer.Option("all", help="ground-truth task(s), comma-separated (aliases such as sst2 too) or 'all'"),
     build: Build = None, data: Data = "auto", max_length: MaxLength = None,
@@ -159,39 +159,69 @@ def bench(
     export: Optional[str] = typer.Option(None, help="write one row per architecture to a .csv or .jsonl file"),
     no_cache: NoCache = False, workers: Workers = 1, threads: Threads = None, as_json: AsJson = False,
 ):
-    """Correlate proxies with the ground truth of a space's benchmark (resumable: results are cached per arch)."""
-    from .bench import export_rows, run_bench
+    """Correlate proxies with the ground truth of a space's benchmark (resumable: results are cached per arch).
+    A space with one network per task (nb201) is scored once per task: --task all runs each dataset."""
+    from .bench import bench_tasks, export_rows
     from .runner.settings import DEFAULT
 
     quiet_hf()
     if init is Init.pretrained:
         raise SwapError("--init pretrained is for trained models; bench scores untrained architectures")
     prior = _prior(reg_mu, reg_sigma, reg_unit)
-    result = run_bench(space, proxies=proxies, tasks=task, build=build, limit=limit, ids=ids, repeats=repeats,
-                       n=batch_size, init=DEFAULT if init is None else {"random": None}.get(init.value, init.value),
-                       mode=DEFAULT if mode is None else (None if mode is Mode.as_is else mode.value),
-                       padding=padding.value if padding else None, seed=seed, device=device.value,
-                       dtype=dtype.value, regularise=DEFAULT if prior is None else prior,
-                       data=None if data == "auto" else data, max_length=max_length,
-                       cache_dir=None if no_cache else DEFAULT, progress=not as_json, workers=workers,
-                       threads=threads)
+    results = bench_tasks(space, proxies=proxies, tasks=task, build=build, limit=limit, ids=ids, repeats=repeats,
+                          n=batch_size, init=DEFAULT if init is None else {"random": None}.get(init.value, init.value),
+                          mode=DEFAULT if mode is None else (None if mode is Mode.as_is else mode.value),
+                          padding=padding.value if padding else None, seed=seed, device=device.value,
+                          dtype=dtype.value, regularise=DEFAULT if prior is None else prior,
+                          data=None if data == "auto" else data, max_length=max_length,
+                          cache_dir=None if no_cache else DEFAULT, progress=not as_json, workers=workers,
+                          threads=threads)
     if not _main_process():
         return
-    if out:
-        from .report import write_report
+    written = []
+    for result in results:
+        label = result.tasks[0] if len(results) > 1 else None
+        if out:
+            from .report import write_report
 
-        write_report(result, out, command=_command(), title=f"swaplm bench {result.space}")
-    if export:
-        export_rows(result, export)
+            written.append((_per_task(out, label), "report"))
+            write_report(result, written[-1][0], command=_command(), title=f"swaplm bench {result.space}")
+    if export:  # a NASLib .json holds every task; a .csv / .jsonl is one file per task
+        if len(results) > 1 and not export.lower().endswith(".json"):
+            written += [(export_rows(r, _per_task(export, r.tasks[0])), "rows") for r in results]
+        else:
+            written.append((export_rows(results if len(results) > 1 else results[0], export), "rows"))
     if as_json:
-        print(json.dumps(result.to_json()))
+        body = [r.to_json() for r in results]
+        print(json.dumps(body[0] if len(body) == 1 else {"space": results[0].space,
+                                                          "tasks": {r.tasks[0]: b for r, b in zip(results, body)}}))
         return
+    for result in results:
+        _print_bench(result)
+    for path, what in written:
+        console.print(f"{what} written to {path}")
+
+
+def _per_task(path: str, task: str | None) -> str:
+    """``path`` for one task of a several-task bench: ``report.md`` -> ``report-cifar100.md``."""
+    if task is None:
+        return path
+    root, dot, ext = path.rpartition(".")
+    return f"{root}-{task}.{ext}" if dot else f"{path}-{task}"
+
+
+def _print_bench(result) -> None:
+    """A bench result's table, its inputs when they stand in for the task's own, and the connected-only view."""
+    settings = result.settings
     console.print(result.table())
+    if settings.get("substitute"):
+        console.print(f"inputs: {settings['inputs']}", highlight=False)
     if any(result.non_finite().values()):
         console.print("non-finite values (failed proxies) are ranked as the worst architectures")
-    for path, what in ((out, "report"), (export, "rows")):
-        if path:
-            console.print(f"{what} written to {path}")
+    connected = result.connected_only()
+    if connected is not None:
+        console.print(f"without the {len(result.disconnected())} disconnected archs (no input-to-output path):")
+        console.print(connected.table())
 
 
 @app.command("proxies")

@@ -223,7 +223,7 @@ def score_arch(space: str, arch: str, *, proxies: Sequence[str] | str = (), task
                         "(random keeps the built weights; gaussian or default re-initialise)")
     if init is not DEFAULT and init not in INITS:
         raise SwapError(f"unknown init {init!r}; choose {', '.join(INITS[1:])}")
-    chosen_space, column, source = _task_space(get_space(space), task, build)
+    chosen_space, column, source = task_space(get_space(space), task, build)
     parsed = parse_arch(chosen_space, arch)
     data = source if data in (None, "auto") else data
     settings = resolve(chosen_space, n=n, repeats=repeats, mode=mode, padding=padding, seed=seed, device=device,
@@ -242,7 +242,7 @@ def score_arch(space: str, arch: str, *, proxies: Sequence[str] | str = (), task
                        {p: ev.failed[p] for p in shown if p in ev.failed}, record, versions())
 
 
-def _task_space(space: Any, task: str | None, build: str | None) -> tuple[Any, str, str | None]:
+def task_space(space: Any, task: str | None, build: str | None) -> tuple[Any, str, str | None]:
     """(``space`` with the build ``task`` needs, the task's benchmark column, its default data source). Where a
     space's builds are its tasks (nb201: one network per dataset) the task picks the build, a ``build`` alone
     names the task, and a ``build`` other than the task is refused."""

@@ -310,3 +310,53 @@ def test_input_errors():
 def test_save(tmp_path):
     assert SPACES["cifar10"].save(ALL_3X3, tmp_path) == ["arch.txt"]
     assert parse_arch((tmp_path / "arch.txt").read_text()) == parse_arch(ALL_3X3)
+
+
+def test_bench_task_all_scores_each_dataset_on_its_own_build(capsys, monkeypatch):
+    """``bench nb201 --task all``: one scoring per dataset (its network and its images), each correlated with
+    its own column; the imagenet16_120 run names its substitute input; the disconnected archs (10 and 12 here)
+    get a connected-only view."""
+    import json
+
+    from conftest import run_cli
+
+    code, out, err = run_cli(["bench", "nb201", "--task", "all", "--ids", "8-13", "--proxies", "swap,params",
+                              "--no-cache", "--json"], capsys, monkeypatch)
+    assert code == 0, err
+    body = json.loads(out)
+    assert list(body["tasks"]) == ["cifar10", "cifar100", "imagenet16_120"]
+    swap = {}
+    for task, result in body["tasks"].items():
+        assert result["settings"]["tasks"] == [task]
+        assert result["n_archs"] == 6 and result["disconnected"] == 2
+        assert result["connected_only"]["n_archs"] == 4
+        assert set(result["correlations"]["swap"]) == {task}
+        swap[task] = result["mean_seconds"]["swap"]
+    assert body["tasks"]["imagenet16_120"]["settings"]["substitute"] == "cifar100-16x16"
+    assert "cifar100-16x16" in body["tasks"]["imagenet16_120"]["settings"]["inputs"]
+    assert body["tasks"]["cifar10"]["settings"]["substitute"] is None
+    # the classifier width differs per dataset, so does the parameter count the runs report
+    code, out, _ = run_cli(["bench", "nb201", "--task", "imagenet16_120", "--ids", "8-9", "--proxies", "params",
+                            "--no-cache"], capsys, monkeypatch, columns=100)
+    assert code == 0 and "cifar100-16x16" in out and "imagenet16_120" in out
+
+
+def test_bench_per_task_values_come_from_each_tasks_build_and_images():
+    from swaplm.bench import bench_tasks, run_bench
+
+    runs = bench_tasks("nb201", tasks="cifar100,c10", ids=[0, 1], proxies=("swap", "params"), cache_dir=None,
+                       progress=False)
+    assert [r.tasks for r in runs] == [["cifar100"], ["cifar10"]]
+    direct = run_bench(NB201Space("cifar100"), tasks=["cifar100"], data="cifar100", ids=[0, 1],
+                       proxies=("swap", "params"), cache_dir=None, progress=False)
+    assert [r.values for r in runs[0].rows] == [r.values for r in direct.rows]
+    assert runs[0].rows[0].values["params"] - runs[1].rows[0].values["params"] == 90 * 65  # 100 vs 10 classes
+    assert runs[0].rows[0].values["swap"] != runs[1].rows[0].values["swap"]  # other images
+
+
+def test_bench_task_and_build_that_disagree_is_one_line(capsys, monkeypatch):
+    from conftest import run_cli
+
+    code, out, err = run_cli(["bench", "nb201", "--task", "cifar10", "--build", "cifar100", "--ids", "0"],
+                             capsys, monkeypatch)
+    assert code != 0 and "one network per task" in (out + err) and "Traceback" not in (out + err)

@@ -150,6 +150,26 @@ def test_nwot_equals_direct_hamming_logdet():
     assert get_proxy("nwot").compute(net, x) == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("rows, units, chunk", [(7, 1000, 1 << 22), (33, 5003, 64), (1, 300, 16), (70, 129, 70)])
+def test_nwot_dense_kernel_equals_a_direct_count(monkeypatch, rows, units, chunk):
+    """The one-matmul float32 accumulation gives the direct agreement count exactly: random values with
+    exact zeros and -0.0 (ties: not > 0), odd sizes, and chunk sizes that split the units unevenly."""
+    from swaplm.proxies import nwot
+
+    g = torch.Generator().manual_seed(rows + units)
+    x = torch.randn(rows, units, generator=g)
+    x[torch.rand(rows, units, generator=g) < 0.2] = 0.0
+    x[torch.rand(rows, units, generator=g) < 0.05] = -0.0
+    monkeypatch.setattr(nwot, "CHUNK_ELEMENTS", chunk)
+    K = torch.zeros(rows, rows, dtype=torch.float64)
+    nwot._accumulate(K, x, None)
+    nwot._accumulate(K, -x, None)  # accumulates across calls
+    codes = [(x > 0).int(), (-x > 0).int()]
+    direct = torch.tensor([[sum(int((c[i] == c[j]).sum()) for c in codes) for j in range(rows)]
+                           for i in range(rows)], dtype=torch.float64)
+    assert torch.equal(K, direct)
+
+
 def test_grasp_equals_explicit_hessian():
     torch.manual_seed(0)
     net = nn.Sequential(nn.Linear(3, 4, bias=False), nn.Tanh(), nn.Linear(4, 3, bias=False))

@@ -28,19 +28,32 @@ from ._grad import expand_mask, run, token_mask
 from ._session import hooks, session, to_device
 from .base import Proxy, ProxyContext
 
-CHUNK_ELEMENTS = 1 << 22  # codes converted to float64 per matmul
+CHUNK_ELEMENTS = 1 << 22  # codes per matmul chunk (< 2^24: float32 counts stay exact)
 
 
 def _accumulate(K: torch.Tensor, x: torch.Tensor, keep: torch.Tensor | None) -> None:
     """K (R, R) += agreement counts of the codes 1[x > 0] of x (R, V); ``keep`` (R, V) drops units."""
-    on = x > 0
-    off = ~on
-    if keep is not None:
-        on, off = on & keep, off & keep
+    if keep is None:
+        _accumulate_dense(K, x)
+        return
+    on = (x > 0) & keep
+    off = ~(x > 0) & keep
     step = max(1, CHUNK_ELEMENTS // x.shape[0])
     for s in range(0, x.shape[1], step):
         a, b = on[:, s:s + step].double(), off[:, s:s + step].double()
         K += a @ a.t() + b @ b.t()
+
+
+def _accumulate_dense(K: torch.Tensor, x: torch.Tensor) -> None:
+    """:func:`_accumulate` without a mask, with one matmul per chunk: with a = 1[x > 0] over v units and row
+    sums r, (1 − a)(1 − a)ᵀ = v − r 1ᵀ − 1 rᵀ + a aᵀ, so K += 2 a aᵀ − r 1ᵀ − 1 rᵀ + v. The matmul runs in
+    float32: each entry of a chunk's a aᵀ is a count of at most ``CHUNK_ELEMENTS`` < 2^24, exact in float32
+    (every partial sum too), and chunks are added in float64, so K equals the float64 computation exactly."""
+    step = max(1, CHUNK_ELEMENTS // x.shape[0])
+    for s in range(0, x.shape[1], step):
+        a = (x[:, s:s + step] > 0).float()
+        r = a.sum(1, dtype=torch.float64)
+        K += 2 * (a @ a.t()).double() - r[:, None] - r[None, :] + a.shape[1]
 
 
 def hamming_kernel(model, batch, ctx: ProxyContext, *, inputs: bool, token_rows: bool) -> torch.Tensor:
