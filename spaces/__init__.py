@@ -13,6 +13,7 @@ SPACES: dict[str, str] = {
     "flexibert": "swaplm.spaces.flexibert:FlexiBertSpace",
     "nb101": "swaplm.spaces.nb101:NB101Space",
     "nb201": "swaplm.spaces.nb201:NB201Space",
+    "nb301": "swaplm.spaces.nb301:NB301Space",
 }
 ALIASES = {"darts_cnn": "darts", "darts-cnn": "darts", "nas-bench-bert": "flexibert", "nas-bench-101": "nb101",
            "nasbench101": "nb101", "nas-bench-201": "nb201", "nasbench201": "nb201", "nb-201": "nb201"}
