@@ -156,7 +156,8 @@ def bench(
     padding: Optional[Padding] = typer.Option(None, help="mask or reference (default: protocol)"),
     reg_mu: RegMu = None, reg_sigma: RegSigma = None, reg_unit: RegUnit = "k",
     seed: Seed = 0, device: DeviceOpt = Device.auto, dtype: DTypeOpt = DType.float32, out: Out = None,
-    export: Optional[str] = typer.Option(None, help="write one row per architecture to a .csv or .jsonl file, or the whole run in NASLib's NAS-Bench-Suite-Zero layout (.json)"),
+    export: Optional[str] = typer.Option(None, help="write one row per architecture to a .csv or .jsonl file, "
+                                                    "or the whole run in NASLib's NAS-Bench-Suite-Zero layout (.json)"),
     no_cache: NoCache = False, workers: Workers = 1, threads: Threads = None, as_json: AsJson = False,
 ):
     """Correlate proxies with the ground truth of a space's benchmark (resumable: results are cached per arch).
