@@ -5,6 +5,10 @@ child to the benchmark architecture nearest to it (Hamming distance between ``sp
 parent itself excluded; ties broken by the search's random generator). ``crossover`` maps the space's
 crossover child the same way (the parents are allowed). So every candidate has a ground truth and, after one
 ``swaplm bench`` run, a stored fitness.
+
+When no two benchmark architectures share an encoding, a child whose encoding is a benchmark architecture's
+(and not excluded) is found by a dictionary look-up: that architecture is the only one at distance 0, which
+is what the distance scan would return, without drawing from the generator (a unique nearest draws nothing).
 """
 from __future__ import annotations
 
@@ -29,6 +33,10 @@ class BenchmarkView:
         self._codes = np.array([[vocab.setdefault(v, len(vocab)) for v in c] + [-1] * (width - len(c))
                                 for c in codes], dtype=np.int64)
         self._vocab, self._width = vocab, width
+        rows = [tuple(row) for row in self._codes.tolist()]
+        exact = {row: i for i, row in enumerate(rows)}
+        #: padded code -> index, when encodings are distinct (None: ties at distance 0 need the scan)
+        self._exact = exact if len(exact) == len(rows) else None
 
     def key(self, arch: Any) -> str:
         return self.space.key(arch)
@@ -38,7 +46,12 @@ class BenchmarkView:
 
     def _nearest(self, arch: Any, rng: random.Random, exclude: set[int] = frozenset()) -> Any:
         code = [self._vocab.get(v, -2) for v in self.space.encode(arch)]
-        code = np.array(code + [-1] * (self._width - len(code)), dtype=np.int64)
+        code += [-1] * (self._width - len(code))
+        if self._exact is not None:
+            hit = self._exact.get(tuple(code))
+            if hit is not None and hit not in exclude:
+                return self.archs[hit]
+        code = np.array(code, dtype=np.int64)
         dist = (self._codes != code).sum(axis=1)
         if exclude:
             dist[list(exclude)] = np.iinfo(np.int64).max
