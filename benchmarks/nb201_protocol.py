@@ -4,8 +4,10 @@
 
 Samples (NAS-Bench-201 index): tuning = index % 16 == 0 (977 archs), held out = index % 16 == 8 (977 other
 archs). Every option scores SWAP on both with the cifar10 build and the first N shipped CIFAR-10 training
-images (seed 0); ground truth is the benchmark's CIFAR-10 test accuracy. The option with the highest tuning ρ
-is chosen; the held-out column is printed for every option, but the choice reads the tuning column alone.
+images (seed 0); ground truth is the benchmark's CIFAR-10 test accuracy. The choice reads the tuning column
+alone: the cheapest option (seconds per arch) whose tuning ρ is within ``TIE`` of the highest; the held-out
+column is printed for every option. (This cost rule was written after a first pass over the table showed the
+mean of 3 re-inits 0.005 above one pass at 3.4x the cost: the report says so.)
 Then swap_reg's size prior (μ, σ; Θ in millions of parameters, ``exp(-(Θ-μ)²/σ)``) is chosen by grid search on
 the tuning sample for the chosen option, and checked held out.
 
@@ -33,15 +35,17 @@ HELD = [i for i in range(15625) if i % 16 == 8]
 #: name -> (description, network (C, cells per stage), n, init, repeats)
 OPTIONS = {
     "n16": ("N=16, PyTorch default init, 1 pass", (16, 5), 16, None, 1),
+    "n16-gauss": ("N=16, reference Gaussian init, 1 pass", (16, 5), 16, "gaussian", 1),
+    "n16-default-x3": ("N=16, PyTorch default re-init, mean of 3", (16, 5), 16, "default", 3),
+    "n16-reduced": ("N=16, reduced network (C=16, 1 cell per stage)", (16, 1), 16, None, 1),
+    "reference-dartsstyle": ("DARTS reference style: N=16, 32 Gaussian re-inits, reduced net C=3, 1 cell/stage",
+                             (3, 1), 16, "gaussian", 32),
     "n32": ("N=32, PyTorch default init, 1 pass", (16, 5), 32, None, 1),
     "n64": ("N=64, PyTorch default init, 1 pass", (16, 5), 64, None, 1),
     "n32-gauss": ("N=32, reference Gaussian init, 1 pass", (16, 5), 32, "gaussian", 1),
-    "n32-default-x3": ("N=32, PyTorch default re-init, mean of 3", (16, 5), 32, "default", 3),
-    "n32-reduced": ("N=32, reduced network (C=16, 1 cell per stage)", (16, 1), 32, None, 1),
-    "reference-dartsstyle": ("DARTS reference style: N=16, 32 Gaussian re-inits, reduced net C=3, 1 cell/stage",
-                             (3, 1), 16, "gaussian", 32),
 }
 MU_GRID = [0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.25, 1.5]  # Θ in millions (NB-201: 0.07-1.53 M on cifar10)
+TIE = 0.01  # tuning-ρ difference treated as a tie (the tuning intervals are about ±0.02 wide)
 SIGMA_GRID = [0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 4.0]
 
 
@@ -71,6 +75,7 @@ def main() -> None:
     args = ap.parse_args()
     tune_ids, held_ids = TUNE[:args.limit], HELD[:args.limit]
     rows, results = [], {}
+    commit = git_commit()  # the code that computes every row (read before any scoring)
     for name, (desc, *_rest) in OPTIONS.items():
         t0 = time.perf_counter()
         tune_res, held_res = score(name, tune_ids, args.workers), score(name, held_ids, args.workers)
@@ -83,7 +88,9 @@ def main() -> None:
                      "wall_seconds": time.perf_counter() - t0})
         print(f"{name:22s} tuning ρ {rows[-1]['tuning']['spearman']:.3f}  held-out ρ "
               f"{rows[-1]['held_out']['spearman']:.3f}  {per_arch:.3f} s/arch", flush=True)
-    chosen = max(rows, key=lambda r: r["tuning"]["spearman"])["option"]
+    best = max(r["tuning"]["spearman"] for r in rows)
+    chosen = min((r for r in rows if r["tuning"]["spearman"] >= best - TIE),
+                 key=lambda r: r["seconds_per_arch"])["option"]
     tune_res, held_res = results[chosen]
     truth = tune_res.truth("cifar10")
     grid = [{"mu": mu, "sigma": s, "tuning_spearman": stats.spearman(prior_values(tune_res, mu, s), truth)}
@@ -94,7 +101,8 @@ def main() -> None:
              "held_out": rho(held_res, prior_values(held_res, best["mu"], best["sigma"]))}
     params = {"tuning": rho(tune_res, tune_res.values("params")),
               "held_out": rho(held_res, held_res.values("params"))}
-    out = {"commit": git_commit(), "engine_fingerprint": engine_fingerprint(),
+    out = {"commit": commit, "rule": f"cheapest option within {TIE} of the best tuning ρ",
+           "engine_fingerprint": engine_fingerprint(),
            "command": "python benchmarks/nb201_protocol.py --workers %d" % args.workers,
            "samples": {"tuning": "index % 16 == 0", "held_out": "index % 16 == 8",
                        "n_tuning": len(tune_ids), "n_held_out": len(held_ids)},
@@ -120,7 +128,9 @@ def render(out: dict) -> str:
         f"Command: `{out['command']}` at commit {out['commit']}.", "",
         f"Samples: tuning {out['samples']['tuning']} ({out['samples']['n_tuning']} archs), held out "
         f"{out['samples']['held_out']} ({out['samples']['n_held_out']} archs). Inputs: {out['inputs']}. "
-        "The choice reads the tuning column only; 'saturated' = share of tuning archs whose score is 2^N - 1 "
+        f"The choice reads the tuning column only: the {out['rule']} (a rule written after a first pass over this "
+        "table showed the mean of 3 re-inits 0.005 above one pass at 3.4x the cost). 'saturated' = share of "
+        "tuning archs whose score is 2^N - 1 "
         "or more (every distinct pattern used). Seconds per arch: build + SWAP, one torch thread per worker.", "",
         table, "",
         f"swap_reg prior on the chosen option (grid on the tuning sample, Θ in millions): μ = {p['mu']}, "

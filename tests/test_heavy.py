@@ -2,7 +2,8 @@
 
     OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 pytest -m heavy -s --durations=0
 
-Cost on the 2-core CPU machine: DARTS ~4 min, each FlexiBERT build on its 50-record subset ~2 min.
+Cost on the 2-core CPU machine: DARTS ~4 min, each FlexiBERT build on its 50-record subset ~2 min, NB-201 on
+its 977-arch tuning sample ~2 min.
 
 Expected values and where they come from:
 
@@ -65,3 +66,20 @@ def test_flexibert_faithful_build_subset(tmp_path):
     rho, result = reproduce(get_space("flexibert", build="faithful"), "glue", tmp_path, ids=SUBSET)
     assert len(result.rows) == 50
     assert rho == pytest.approx(0.7926, abs=0.02)
+
+
+def test_nb201_swap_on_the_tuning_sample(tmp_path):
+    """NAS-Bench-201, cifar10 build, the space's default protocol, on the protocol study's tuning sample
+    (index % 16 == 0, 977 archs): the ρ ``benchmarks/nb201_protocol.py`` wrote for the chosen option in
+    reports/nb201_protocol.json (~2 min)."""
+    import json
+    from pathlib import Path
+
+    from swaplm.spaces import get_space
+
+    study = json.loads((Path(__file__).resolve().parent.parent / "reports" / "nb201_protocol.json").read_text())
+    chosen = next(o for o in study["options"] if o["option"] == study["chosen"])
+    space = get_space("nb201")
+    rho, result = reproduce(space, "cifar10", tmp_path, ids=[i for i in range(15625) if i % 16 == 0])
+    assert len(result.rows) == study["samples"]["n_tuning"] == 977
+    assert rho == pytest.approx(chosen["tuning"]["spearman"], abs=0.002)
