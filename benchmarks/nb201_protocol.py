@@ -8,8 +8,8 @@ images (seed 0); ground truth is the benchmark's CIFAR-10 test accuracy. The cho
 alone: the cheapest option (seconds per arch) whose tuning ρ is within ``TIE`` of the highest; the held-out
 column is printed for every option. (This cost rule was written after a first pass over the table showed the
 mean of 3 re-inits 0.005 above one pass at 3.4x the cost: the report says so.)
-Then swap_reg's size prior (μ, σ; Θ in millions of parameters, ``exp(-(Θ-μ)²/σ)``) is chosen by grid search on
-the tuning sample for the chosen option, and checked held out.
+Then swap_reg's size prior (μ, σ; Θ in thousands of parameters of the scored network, ``exp(-(Θ-μ)²/σ)``)
+is chosen by grid search on the tuning sample for the chosen option, and checked held out.
 
 Writes ``reports/nb201_protocol.json`` (every option's ρ, interval, seconds per arch, the choice, the prior
 grid, commit and engine fingerprint) and ``reports/nb201_protocol.md``; ``benchmarks/report_nb201.py`` quotes
@@ -42,11 +42,13 @@ OPTIONS = {
                              (3, 1), 16, "gaussian", 32),
     "n32": ("N=32, PyTorch default init, 1 pass", (16, 5), 32, None, 1),
     "n64": ("N=64, PyTorch default init, 1 pass", (16, 5), 64, None, 1),
-    "n32-gauss": ("N=32, reference Gaussian init, 1 pass", (16, 5), 32, "gaussian", 1),
 }
-MU_GRID = [0.1, 0.25, 0.4, 0.55, 0.7, 0.85, 1.0, 1.25, 1.5]  # Θ in millions (NB-201: 0.07-1.53 M on cifar10)
+#: the prior grid, laid out from the chosen option's Θ on the tuning sample (Θ in thousands of parameters: the
+#: scored network's, so the full and the reduced networks get grids of their own scale): μ at these quantiles
+#: of Θ, σ at these multiples of Θ's variance
+MU_QUANTILES = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0]
+SIGMA_FACTORS = [0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0]
 TIE = 0.01  # tuning-ρ difference treated as a tie (the tuning intervals are about ±0.02 wide)
-SIGMA_GRID = [0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 4.0]
 
 
 def score(option: str, ids: list[int], workers: int):
@@ -63,7 +65,7 @@ def rho(result, values=None) -> dict:
 
 
 def prior_values(result, mu: float, sigma: float) -> list[float]:
-    prior = Regularise(mu=mu, sigma=sigma, unit="M")
+    prior = Regularise(mu=mu, sigma=sigma, unit="k")
     return [r.values["swap"] * prior.factor(int(r.values["params"])) for r in result.rows]
 
 
@@ -93,10 +95,13 @@ def main() -> None:
                  key=lambda r: r["seconds_per_arch"])["option"]
     tune_res, held_res = results[chosen]
     truth = tune_res.truth("cifar10")
+    theta = np.array(tune_res.values("params"), dtype=float) / 1e3
+    mus = [float(f"{q:.3g}") for q in np.quantile(theta, MU_QUANTILES)]
+    sigmas = [float(f"{f * theta.var():.3g}") for f in SIGMA_FACTORS]
     grid = [{"mu": mu, "sigma": s, "tuning_spearman": stats.spearman(prior_values(tune_res, mu, s), truth)}
-            for mu in MU_GRID for s in SIGMA_GRID]
+            for mu in mus for s in sigmas]
     best = max(grid, key=lambda g: g["tuning_spearman"])
-    prior = {"mu": best["mu"], "sigma": best["sigma"], "unit": "M",
+    prior = {"mu": best["mu"], "sigma": best["sigma"], "unit": "k",
              "tuning": rho(tune_res, prior_values(tune_res, best["mu"], best["sigma"])),
              "held_out": rho(held_res, prior_values(held_res, best["mu"], best["sigma"]))}
     params = {"tuning": rho(tune_res, tune_res.values("params")),
@@ -133,7 +138,8 @@ def render(out: dict) -> str:
         "tuning archs whose score is 2^N - 1 "
         "or more (every distinct pattern used). Seconds per arch: build + SWAP, one torch thread per worker.", "",
         table, "",
-        f"swap_reg prior on the chosen option (grid on the tuning sample, Θ in millions): μ = {p['mu']}, "
+        f"swap_reg prior on the chosen option (grid on the tuning sample, Θ in thousands of the scored network's "
+        f"parameters): μ = {p['mu']}, "
         f"σ = {p['sigma']}: tuning ρ {interval_text(p['tuning']['spearman'], p['tuning']['interval'])}, held-out "
         f"ρ {interval_text(p['held_out']['spearman'], p['held_out']['interval'])}. #params alone: tuning ρ "
         f"{out['params']['tuning']['spearman']:.3f}, held-out ρ {out['params']['held_out']['spearman']:.3f}.", "",

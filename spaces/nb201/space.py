@@ -18,7 +18,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from swaplm.errors import SwapError, check_samples
-from swaplm.swap import Regularise
 
 from ..base import Record, ScoringProtocol, Space
 from . import arch as _arch
@@ -46,13 +45,9 @@ class NB201Space(Space):
     name = "nb201"
     family = "cnn"
     tasks = TASKS
-    #: chosen on a tuning sample (index % 16 == 0) by benchmarks/nb201_protocol.py (reports/nb201_protocol.md):
-    #: 16 images, one pass, PyTorch default init (as built), train mode; swap_reg's size prior (Θ in millions)
-    #: from a grid on the same sample
-    protocol = ScoringProtocol(n=16, repeats=1, init=None, mode="train",
-                               regularise=Regularise(mu=0.85, sigma=1.0, unit="M"))
-    # The DARTS reference code's protocol stays available: 32 Gaussian re-inits of 16 images (``--repeats 32
-    # --init gaussian``), on the reduced network it was compared with, ``NB201Space(C=3, N=1)``.
+    # provisional default (issue 21 item 3 chooses the protocol on a tuning sample): 16 images, one pass,
+    # PyTorch default init, train mode, no size prior
+    protocol = ScoringProtocol(n=16, repeats=1, init=None, mode="train")
     task_aliases = {"c10": "cifar10", "cifar-10": "cifar10", "c100": "cifar100", "cifar-100": "cifar100",
                     "imagenet16-120": "imagenet16_120", "imagenet16": "imagenet16_120",
                     "imagenet": "imagenet16_120", "in16": "imagenet16_120"}
@@ -112,20 +107,6 @@ class NB201Space(Space):
     def features(self, arch: Arch | str) -> dict[str, float]:
         """Trivial baseline: the network's parameter count in millions (the benchmark's ``params`` unit)."""
         return {"params_m": self.param_count(arch) / 1e6}
-
-    #: equal-count parameter bins of :meth:`stratum`
-    STRATA_BINS: ClassVar[int] = 10
-
-    def stratum(self, arch: Arch | str) -> str:
-        """Which of :attr:`STRATA_BINS` equal-count bins of this build's parameter counts ``arch`` falls in, e.g.
-        ``"params 0.39-0.53 M"`` (edges: quantiles over the 15,625 benchmark archs). #params alone ranks NB-201
-        well, so ρ inside a bin shows what a proxy adds to size."""
-        edges = self.__dict__.get("_param_edges")
-        if edges is None:
-            counts = np.array([self.param_count(a) for a in _arch.all_archs()], dtype=float)
-            edges = self._param_edges = np.quantile(counts, np.linspace(0, 1, self.STRATA_BINS + 1))
-        i = int(min(np.searchsorted(edges[1:-1], self.param_count(arch), side="right"), self.STRATA_BINS - 1))
-        return f"params {edges[i] / 1e6:.2f}-{edges[i + 1] / 1e6:.2f} M"
 
     def save(self, arch: Arch | str, directory) -> list[str]:
         """Write ``arch.txt`` (the arch string); returns the file names written."""
