@@ -33,6 +33,8 @@ from swaplm.bench import bench_tasks
 from swaplm.proxies import available, get_proxy
 from swaplm.report import cited_section, fmt, git_commit, interval_text, markdown_table, provenance_footer
 from swaplm.spaces import get_space
+from swaplm.spaces.nb201 import NB201Space
+from swaplm.spaces.nb201.model import C_DEFAULT, N_DEFAULT
 
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 NWOT_N = 32
@@ -43,7 +45,10 @@ STAGES = {
     "nwot": (("nwot",), None, NWOT_N),
     "datafree": (("synflow", "logsynflow", "flops", "l2_norm"), None, 2),
 }
-HEADLINE = ("swap", "swap_reg", "nwot", "synflow", "logsynflow", "flops", "params", "l2_norm")
+#: names in the tables: the swap stage's params count the reduced network SWAP scores; the benchmark network's
+#: parameter count is the space's feature params_m
+SCORED_PARAMS, BENCH_PARAMS = "params (scored net)", "#params (benchmark net)"
+HEADLINE = ("swap", "swap_reg", "nwot", "synflow", "logsynflow", "flops", "l2_norm", BENCH_PARAMS, SCORED_PARAMS)
 SKIP_SAMPLE = {"activation_distance"}  # not a published CNN proxy; grows with unit count like params
 ANCHORS = "../shared/reference/anchors.md §4.1"
 CITED = [
@@ -72,7 +77,8 @@ def run_stage(stage: str, workers: int, limit: int | None) -> tuple[list, float]
     else:
         proxies, ids, n = STAGES[stage]
         ids = ids or list(range(15625))
-    runs = bench_tasks("nb201", tasks="all", proxies=proxies, ids=ids[:limit] if limit else ids, n=n,
+    space = "nb201" if stage == "swap" else NB201Space(C=C_DEFAULT, N=N_DEFAULT)  # others: the benchmark's net
+    runs = bench_tasks(space, tasks="all", proxies=proxies, ids=ids[:limit] if limit else ids, n=n,
                        workers=workers)
     for r in runs:
         print(f"{stage} {r.tasks[0]}: {len(r.rows)} archs, {r.computed} computed now, {r.wall_seconds:.0f} s",
@@ -96,9 +102,14 @@ class Table:
                 task = r.tasks[0]
                 self.hib.update(r.higher_is_better)
                 for p in r.proxies:
-                    self.values[task][p] = {row.id: row.values.get(p) for row in r.rows}
-                    self.batch[p] = r.settings.get("n")
-                    self.seconds[task][p] = r.mean_seconds()[p]
+                    name = SCORED_PARAMS if p == "params" else p
+                    self.values[task][name] = {row.id: row.values.get(p) for row in r.rows}
+                    self.hib[name] = r.higher_is_better[p]
+                    self.batch[name] = r.settings.get("n")
+                    self.seconds[task][name] = r.mean_seconds()[p]
+                if "params_m" in r.features:
+                    self.values[task][BENCH_PARAMS] = {row.id: row.features["params_m"] for row in r.rows}
+                    self.hib[BENCH_PARAMS], self.batch[BENCH_PARAMS] = True, None
                 for row in r.rows:
                     self.truth[task][row.id] = row.truth[task]
                     self.connected[row.id] = row.connected is not False
@@ -182,7 +193,7 @@ def verdict(heads: dict) -> str:
     parts.append(". Against the baselines on the same archs: ")
     best = max(sw["spearman"], sr["spearman"])
     cmp = []
-    for name in ("nwot", "synflow", "params"):
+    for name in ("nwot", "synflow", BENCH_PARAMS):
         if name in c100:
             c = c100[name]["all"]
             side = "below" if c["spearman_ci"][1] < best else ("above" if c["spearman_ci"][0] > best else "level with")
@@ -234,14 +245,16 @@ def main() -> None:
              + " ".join(sys.argv[1:]), "```", "", f"Commit: {git_commit()}.", "",
              "## Verdict", "", verdict(heads), "",
              "## Protocol", "",
-             f"SWAP (default protocol of the nb201 space): N = {proto.n} images, {proto.repeats} pass(es), init "
-             f"{proto.init or 'PyTorch default (as built)'}, {proto.mode} mode, the benchmark's full network (C = 16, "
-             f"5 cells per stage) built per dataset, seed 0 for every arch; swap_reg = SWAP × exp(-(Θ-μ)²/σ) with "
-             f"Θ in millions of parameters, μ = {proto.regularise.mu}, σ = {proto.regularise.sigma} (both chosen on "
-             "the CIFAR-10 tuning sample, see below). Batch per proxy is in each table. Ground truth: the "
-             "benchmark's test accuracy (200 epochs). 'connected' drops the 341 archs without an input-to-output "
-             "path. 'within params bins': the mean ρ inside the space's strata, equal-count bins of the parameter "
-             "count over the 15,625 archs (ties keep one count in one bin, so the bins are only roughly equal). "
+             f"SWAP (default protocol of the nb201 space): N = {proto.n} images, mean over {proto.repeats} "
+             f"re-inits ({proto.init or 'PyTorch default'}), {proto.mode} mode, on the reduced network the protocol "
+             f"study chose (C = {space.C}, {space.N} cell per stage), built per dataset, seed 0 for every arch; "
+             f"swap_reg = SWAP × exp(-(Θ-μ)²/σ) with Θ in thousands of the scored network's parameters, "
+             f"μ = {proto.regularise.mu}, σ = {proto.regularise.sigma} (both chosen on the CIFAR-10 tuning sample, "
+             "see below). Every other proxy scores the benchmark's own network (C = 16, 5 cells per stage), as the "
+             "published figures do; its batch is in each table. Ground truth: the benchmark's test accuracy (200 "
+             "epochs). 'connected' drops the 341 archs without an input-to-output path. 'within params bins': the "
+             "mean ρ inside the space's strata, equal-count bins of the benchmark network's parameter count over "
+             "the 15,625 archs (ties keep one count in one bin, so the bins are only roughly equal). "
              "Brackets are 95 % bootstrap intervals (1000 resamples of archs; 200 for the within-bins mean).", ""]
     for title, body in sections:
         lines += [f"## {title}", "", body, ""]

@@ -74,18 +74,21 @@ def search_fitness(proxies: list[str]) -> list[str]:
 def stored_values(space, *, limit: int | None, device: str, workers: int, progress: bool = True,
                   cache_dir=None) -> dict:
     """The two bench runs the study reads, over the first ``limit`` benchmark archs (None: all): ``"swap"``
-    (swap, params and, with a prior, swap_reg at the space's protocol) and ``"nwot"`` (nwot at batch
-    :data:`NWOT_N`); each read from the store, computing only what it lacks, and timed. ``cache_dir``: the
-    store folder (None: ``$SWAPLM_CACHE/bench``)."""
+    (swap, params and, with a prior, swap_reg at the space's protocol, on the network it scores) and
+    ``"nwot"`` (nwot at batch :data:`NWOT_N` on the benchmark's own network, as NWOT scores it and as
+    benchmarks/report_nb201.py stores it); each read from the store, computing only what it lacks, and timed.
+    ``cache_dir``: the store folder (None: ``$SWAPLM_CACHE/bench``)."""
     from swaplm.bench import run_bench
     from swaplm.runner.store import default_cache_dir
+    from swaplm.spaces.nb201.model import C_DEFAULT, N_DEFAULT
 
     store = cache_dir if cache_dir is not None else default_cache_dir()
     swap = ["swap"] + (["swap_reg"] if space.protocol.regularise is not None else []) + ["params"]
     runs = {}
-    for name, proxies, n in (("swap", swap, None), ("nwot", ["nwot"], NWOT_N)):
+    full = type(space)(build=space.dataset, C=C_DEFAULT, N=N_DEFAULT)
+    for name, scored, proxies, n in (("swap", space, swap, None), ("nwot", full, ["nwot"], NWOT_N)):
         t = time.perf_counter()
-        res = run_bench(space, proxies=proxies, n=n, limit=limit, device=device, workers=workers,
+        res = run_bench(scored, proxies=proxies, n=n, limit=limit, device=device, workers=workers,
                         progress=progress, cache_dir=store)
         runs[name] = (res, time.perf_counter() - t)
         print(f"{name}: {len(res.rows)} archs, {res.computed} computed now, {res.from_cache} from the store, "

@@ -18,7 +18,8 @@ from swaplm.spaces.nb201.benchmark import CSV_PATH
 
 ALL_3X3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
-SPACES = {ds: NB201Space(ds) for ds in ("cifar10", "cifar100", "imagenet16_120")}
+#: the benchmark's own network (C = 16, 5 cells per stage) per dataset; the default instance scores the reduced one
+SPACES = {ds: NB201Space(ds, C=16, N=5) for ds in ("cifar10", "cifar100", "imagenet16_120")}
 
 
 @pytest.fixture(scope="module")
@@ -246,6 +247,21 @@ def test_params_match_published_per_arch_figures(dataset, arch, params_m):
     assert space.features(arch) == {"params_m": pytest.approx(params_m, abs=1e-9)}
 
 
+def test_default_scores_the_protocols_reduced_network_and_reports_the_benchmarks_params():
+    from swaplm.spaces.nb201.space import SCORE_C, SCORE_N
+
+    default = NB201Space("cifar100")
+    assert (default.C, default.N) == (SCORE_C, SCORE_N) == (3, 1)
+    assert default.protocol.repeats == 32 and default.protocol.init == "gaussian" and default.protocol.n == 16
+    assert default.protocol.regularise is not None and default.protocol.regularise.unit == "k"
+    for arch in (ALL_3X3, ALL_NONE):
+        assert _built_params(default, arch) == default.param_count(arch) < SPACES["cifar100"].param_count(arch)
+        # the trivial baseline and the strata read the benchmark network's count, whatever is scored
+        assert default.features(arch) == SPACES["cifar100"].features(arch)
+        assert default.benchmark_params(arch) == SPACES["cifar100"].param_count(arch)
+        assert default.stratum(arch) == SPACES["cifar100"].stratum(arch)
+
+
 def test_reduced_network_is_counted_too():
     space = NB201Space("cifar100", C=8, N=1)
     for arch in (ALL_3X3, ALL_NONE, "|nor_conv_1x1~0|+|none~0|avg_pool_3x3~1|+|nor_conv_3x3~0|none~1|none~2|"):
@@ -350,7 +366,8 @@ def test_bench_per_task_values_come_from_each_tasks_build_and_images():
     direct = run_bench(NB201Space("cifar100"), tasks=["cifar100"], data="cifar100", ids=[0, 1],
                        proxies=("swap", "params"), cache_dir=None, progress=False)
     assert [r.values for r in runs[0].rows] == [r.values for r in direct.rows]
-    assert runs[0].rows[0].values["params"] - runs[1].rows[0].values["params"] == 90 * 65  # 100 vs 10 classes
+    last = 4 * NB201Space().C  # channels into the classifier
+    assert runs[0].rows[0].values["params"] - runs[1].rows[0].values["params"] == 90 * (last + 1)  # 100 vs 10 classes
     assert runs[0].rows[0].values["swap"] != runs[1].rows[0].values["swap"]  # other images
 
 

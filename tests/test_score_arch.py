@@ -102,7 +102,7 @@ def test_table_shows_space_arch_task_protocol_and_inputs(capsys, monkeypatch):
     (["score", f"nb201:{NB201}", "--task", "cifar1000"], "unknown task 'cifar1000' for nb201"),
     (["score", f"nb201:{NB201}", "--task", "cifar100", "--build", "cifar10"], "one network per task"),
     (["score", f"nb201:{NB201}", "--init", "pretrained"], "--init pretrained is for trained models"),
-    (["score", f"nb201:{NB201}", "--proxies", "swap_reg"], "needs a size prior"),
+    (["score", f"nb101:{NB101}", "--build", "reduced", "--proxies", "swap_reg"], "needs a size prior"),
     (["score", "builtin:bert-tiny", "--task", "sst2"], "--task and --build are for SPACE:ARCH"),
 ])
 def test_bad_input_is_one_line_exit_1(argv, says, capsys, monkeypatch):
