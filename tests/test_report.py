@@ -99,7 +99,7 @@ def test_report_has_intervals_non_finite_strata_and_row_provenance(tmp_path):
     assert "report written" in text and "size" in text  # the space's baseline is ranked beside the proxy
 
 
-def test_finalise_row_sets_truth_features_and_stratum():
+def test_finalise_row_sets_truth_features_stratum_and_connected():
     class Space:
         def features(self, arch):
             return {"p": arch, "width": arch * 2}
@@ -107,10 +107,14 @@ def test_finalise_row_sets_truth_features_and_stratum():
         def stratum(self, arch):
             return ("wide" if arch > 2 else "narrow")
 
+        def connected(self, arch):
+            return arch != 3
+
     row = ArchRow(0, "a", {"p": 1.0}, {"p": 0.1})
     finalise_row(row, Record(0, 3, {"acc": 50.0, "bad": math.nan}), Space(), ["acc", "bad"], {"p": True})
     assert row.truth == {"acc": 50.0, "bad": None}
     assert row.features == {"p (feature)": 3.0, "width": 6.0} and row.stratum == "wide"
+    assert row.connected is False
 
 
 def test_flexibert_two_feature_rule_and_strata():
