@@ -166,6 +166,8 @@ def disconnected_text(table: Table, task: str) -> str:
 def failed_run_text(table: Table) -> str:
     task, idx = "imagenet16_120", FAILED_RUN["imagenet16_120"]
     ids = sorted(table.values[task]["swap"])
+    if idx not in ids:
+        return f"Index {idx} (a failed ImageNet16-120 training run in the benchmark) is not among the scored archs."
     with_it = stats.spearman([table.values[task]["swap"][i] for i in ids], [table.truth[task][i] for i in ids])
     rest = [i for i in ids if i != idx]
     without = stats.spearman([table.values[task]["swap"][i] for i in rest], [table.truth[task][i] for i in rest])
@@ -179,7 +181,7 @@ def failed_run_text(table: Table) -> str:
 def verdict(heads: dict) -> str:
     c100 = heads["cifar100"]
     sw, sr = c100["swap"]["all"], c100["swap_reg"]["all"]
-    parts = [f"On CIFAR-100 over all 15,625 archs, SWAP reaches ρ {interval_text(sw['spearman'], sw['spearman_ci'])}"
+    parts = [f"On CIFAR-100 over all {sw['n']:,} archs, SWAP reaches ρ {interval_text(sw['spearman'], sw['spearman_ci'])}"
              f" and regularised SWAP ρ {interval_text(sr['spearman'], sr['spearman_ci'])}: "]
     reach = [n for n, c in (("SWAP", sw), ("reg-SWAP", sr)) if c["spearman_ci"][0] >= 0.90]
     near = [n for n, c in (("SWAP", sw), ("reg-SWAP", sr)) if c["spearman_ci"][1] >= 0.90 > c["spearman_ci"][0]]
