@@ -181,7 +181,8 @@ def failed_run_text(table: Table) -> str:
 def verdict(heads: dict) -> str:
     c100 = heads["cifar100"]
     sw, sr = c100["swap"]["all"], c100["swap_reg"]["all"]
-    parts = [f"On CIFAR-100 over all {sw['n']:,} archs, SWAP reaches ρ {interval_text(sw['spearman'], sw['spearman_ci'])}"
+    parts = [f"On CIFAR-100 over all {sw['n']:,} archs, SWAP reaches ρ "
+             f"{interval_text(sw['spearman'], sw['spearman_ci'])}"
              f" and regularised SWAP ρ {interval_text(sr['spearman'], sr['spearman_ci'])}: "]
     reach = [n for n, c in (("SWAP", sw), ("reg-SWAP", sr)) if c["spearman_ci"][0] >= 0.90]
     near = [n for n, c in (("SWAP", sw), ("reg-SWAP", sr)) if c["spearman_ci"][1] >= 0.90 > c["spearman_ci"][0]]

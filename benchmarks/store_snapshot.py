@@ -1,7 +1,7 @@
 """Carry a long report job's stored values between sessions: save a space's bench store as a gzipped snapshot
 under ``benchmarks/stores/``, or merge a snapshot back into the local store.
 
-    python benchmarks/store_snapshot.py save nb201      # .swaplm_cache/bench/nb201.jsonl -> benchmarks/stores/nb201.jsonl.gz
+    python benchmarks/store_snapshot.py save nb201      # the local store -> benchmarks/stores/nb201.jsonl.gz
     python benchmarks/store_snapshot.py restore nb201   # merge the snapshot into .swaplm_cache/bench/nb201.jsonl
 
 A snapshot holds values this code computed, each under its full identity (settings, inputs digest, engine,
