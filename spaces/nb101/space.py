@@ -35,7 +35,7 @@ class NB101Space(Space):
     name = "nb101"
     family = "cnn"
     tasks = TASKS
-    # provisional default, as nb201's: 16 images, one pass, PyTorch default init, train mode, no size prior
+    # provisional default: 16 images, one pass, PyTorch default init, train mode, no size prior
     protocol = ScoringProtocol(n=16, repeats=1, init=None, mode="train")
     task_aliases = {"c10": "cifar10", "cifar-10": "cifar10"}
     builds = tuple(BUILDS)

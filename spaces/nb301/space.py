@@ -38,7 +38,7 @@ class NB301Space(Space):
     name = "nb301"
     family = "cnn"
     tasks = TASKS
-    # provisional default, as nb101's and nb201's: 16 images, one pass, PyTorch default init, train mode, no
+    # provisional default, as nb101's: 16 images, one pass, PyTorch default init, train mode, no
     # size prior
     protocol = ScoringProtocol(n=16, repeats=1, init=None, mode="train")
     task_aliases = {"c10": "cifar10", "cifar-10": "cifar10"}
