@@ -93,7 +93,45 @@ def verdict(key: str, study: dict) -> str:
         s += f". Truth reliability {fmt(v['reliability'], 2)} (ceiling {fmt(v['ceiling'], 2)}), candidate spread " \
              f"{fmt(v['ratio'], 1)} × the seed std."
         parts.append(s)
-    return f"Study ({key}): " + " ".join(parts)
+    extra = _progress_note(study) if key == "a" else _pairs_note(study) if key == "c" else ""
+    return f"Study ({key}): " + " ".join(parts) + extra
+
+
+def _progress_note(study: dict) -> str:
+    """(a): does later pretraining give better fine-tuning at all? Step 0 (the random init) against the last step."""
+    first, last = study["candidates"][0], study["candidates"][-1]
+    out = []
+    for task in study["tasks"]:
+        a, b = first["accuracy"].get(task), last["accuracy"].get(task)
+        if not a or not b:
+            continue
+        noise = math.sqrt((a["std"] ** 2 + b["std"] ** 2) / 2)
+        d = b["mean"] - a["mean"]
+        how = ("raised it" if d > 0 else "lowered it") if abs(d) > 2 * noise else \
+            "left it unchanged within twice the seed std"
+        s = (f"{TASK_LABEL.get(task, task)} accuracy {a['mean']:.3f} at {first['name']} (the random init) and "
+             f"{b['mean']:.3f} at {last['name']}: pretraining {how}")
+        if abs(d) <= 2 * noise or d < 0:
+            s += ", so on this task a later checkpoint is not a better one"
+        out.append(s)
+    return (" Pretraining progress: " + "; ".join(out) + ".") if out else ""
+
+
+def _pairs_note(study: dict) -> str:
+    """(c): at each depth, does SWAP put the pretrained weights above their random-init control?"""
+    by = {}
+    for c in study["candidates"]:
+        by.setdefault(c["meta"]["layers"], {})["pre" if c["meta"]["pretrained"] else "rnd"] = c
+    pairs = [d for d in by.values() if {"pre", "rnd"} <= d.keys()
+             and _ok(d["pre"]["proxies"].get("swap")) and _ok(d["rnd"]["proxies"].get("swap"))]
+    if not pairs:
+        return ""
+    won = sum(d["pre"]["proxies"]["swap"] > d["rnd"]["proxies"]["swap"] for d in pairs)
+    better = sum(d["pre"]["accuracy"]["sst2"]["mean"] > d["rnd"]["accuracy"]["sst2"]["mean"] for d in pairs
+                 if "sst2" in d["pre"]["accuracy"] and "sst2" in d["rnd"]["accuracy"])
+    return (f" At {won} of {len(pairs)} depths SWAP scores the pretrained weights above the random init of the same "
+            f"shape (the pretrained model fine-tunes better at {better} of {len(pairs)}); `params` gives each such pair "
+            "the same value.")
 
 
 def document(*, plan: dict, data: dict, pre: dict, studies: dict, stages: dict, this_run: dict, command: str,
@@ -284,7 +322,9 @@ def _acc(c: dict, t: str) -> str:
 def _proxy_cell(v, p: str) -> str:
     if v is None:
         return "failed"
-    return f"{int(v):,}" if p == "params" else fmt(float(v), 4)
+    if p == "params" or float(v).is_integer():
+        return f"{int(v):,}"
+    return fmt(float(v), 4)
 
 
 def _study(doc: dict, key: str) -> list[str]:

@@ -73,6 +73,25 @@ def test_failed_proxy_values_rank_worst_and_spread_is_range_over_seed_sd():
     assert sp["ratio_range"] == pytest.approx(0.2 / noise)
 
 
+def test_verdict_notes_say_whether_pretraining_helped_and_count_pretrained_over_random_pairs():
+    from experiments import ckpt_report as R
+
+    def cand(name, acc, std, **meta):
+        return {"name": name, "accuracy": {"sst2": {"mean": acc, "std": std}}, "proxies": meta.pop("proxies", {}),
+                "meta": meta}
+
+    flat = {"tasks": ["sst2"], "candidates": [cand("step-0", 0.70, 0.01), cand("step-9", 0.71, 0.01)]}
+    assert "left it unchanged" in R._progress_note(flat) and "not a better one" in R._progress_note(flat)
+    up = {"tasks": ["sst2"], "candidates": [cand("step-0", 0.60, 0.01), cand("step-9", 0.70, 0.01)]}
+    assert "raised it" in R._progress_note(up) and "not a better one" not in R._progress_note(up)
+    pairs = {"candidates": [cand("p1", 0.7, 0.0, layers=1, pretrained=True, proxies={"swap": 5.0}),
+                            cand("r1", 0.5, 0.0, layers=1, pretrained=False, proxies={"swap": 6.0}),
+                            cand("p2", 0.8, 0.0, layers=2, pretrained=True, proxies={"swap": 9.0}),
+                            cand("r2", 0.5, 0.0, layers=2, pretrained=False, proxies={"swap": 8.0})]}
+    note = R._pairs_note(pairs)
+    assert "At 1 of 2 depths" in note and "better at 2 of 2" in note
+
+
 def test_maximal_phrases_and_wiki_cleaning():
     rows = ["a b c", "a b", "b c", "d", "c d", "a b c"]
     assert K.maximal_phrases(rows) == ["a b c", "c d"]
