@@ -25,6 +25,7 @@ write such a report elsewhere, e.g. ``--out /tmp/check.md``).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import replace
@@ -34,8 +35,8 @@ import numpy as np
 
 from swaplm import stats
 from swaplm.bench import BenchResult, run_bench, split
-from swaplm.report import (cited_section, correlation_sections, interval_text, markdown_table, plot_section,
-                           provenance_footer, settings_section)
+from swaplm.report import (cited_section, correlation_sections, git_commit, interval_text, markdown_table,
+                           plot_section, provenance_footer, settings_section)
 from swaplm.spaces import get_space
 from swaplm.swap import Regularise
 
@@ -46,6 +47,7 @@ SIZE_N = 2  # batch of the proxies whose value does not depend on N (each counts
 SIZE_PROXIES = ("flops", "synflow", "l2_norm")
 MU_QUANTILES = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 SIGMA_FACTORS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)  # σ = factor × variance of Θ on the tuning half
+CHECK = 100  # the first CHECK held-out ids: the subset the heavy tests rescore (its ρ goes in the JSON)
 
 #: figures from elsewhere, printed only as citations in their own section (never mixed with computed ones)
 ANCHORS = "../shared/reference/anchors.md §4.1"
@@ -268,7 +270,11 @@ def report_space(name: str, args, out: Path) -> tuple[list[str], str, dict]:
     lines += demote(correlation_sections(result))
     lines += demote(plot_section(result, out.with_name(f"{out.stem}_{name}.md"), TASK, ["swap", "swap_reg", "params"]))
     text, summary = verdict(SPACES[name], result, held_ids)
-    summary.update({"n": n_best, "mu": mu, "sigma": sigma})
+    parts = split(result, {"held_out": held_ids, "tuning": tune_ids, "all": all_ids, "check": held_ids[:CHECK]},
+                  intervals=True)
+    summary.update({"n": n_best, "mu": mu, "sigma": sigma, "check_ids": held_ids[:CHECK],
+                    **{part: {p: {"spearman": c[p][TASK]["spearman"], "interval": c[p][TASK].get("spearman_ci")}
+                              for p in [*result.proxies, *result.features]} for part, c in parts.items()}})
     return lines, text, summary
 
 
@@ -321,7 +327,11 @@ def main() -> None:
     tail = ["## Cited figures (not computed here)", "", cited_section(CITED), "", CITED_NOTE, "",
             "## Verdict", "", *[f"- {v}" for v in verdicts], "", f"**{closing}.**", ""]
     out.write_text("\n".join(head + parts + tail) + "\n" + provenance_footer(), encoding="utf-8")
-    print(f"wrote {out}")
+    doc = {"command": cmd, "commit": git_commit(), "task": TASK, "build": args.build, "limit": args.limit,
+           "halves": "tuning = even record ids, held out = odd ids; check = the first "
+                     f"{CHECK} held-out ids", "spaces": summaries}
+    out.with_suffix(".json").write_text(json.dumps(doc, indent=1, default=float) + "\n", encoding="utf-8")
+    print(f"wrote {out} and {out.with_suffix('.json')}")
 
 
 if __name__ == "__main__":

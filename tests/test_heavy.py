@@ -3,7 +3,7 @@
     OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 pytest -m heavy -s --durations=0
 
 Cost on the 2-core CPU machine: DARTS ~4 min, each FlexiBERT build on its 50-record subset ~2 min, NB-201 on
-its 977-arch tuning sample ~2 min.
+its 977-arch tuning sample ~2 min, NB-101 / NB-301 on their 100-arch check subsets a few minutes each.
 
 Expected values and where they come from:
 
@@ -16,6 +16,8 @@ Expected values and where they come from:
   back and correlated on the subset. A fresh cache must reproduce them (the scores are deterministic; the
   tolerance only absorbs float summation order). No published figure exists for a subset; for all 500 the
   published-setting figure is ρ 0.71 (method-facts §4.1).
+* NAS-Bench-201 (tuning sample) and NAS-Bench-101 / -301 (check subsets): the figures the report scripts wrote in
+  ``reports/nb201_protocol.json`` and ``reports/nb101_nb301.json``, rescored from an empty cache.
 """
 from __future__ import annotations
 
@@ -83,3 +85,30 @@ def test_nb201_swap_on_the_tuning_sample(tmp_path):
     rho, result = reproduce(space, "cifar10", tmp_path, ids=[i for i in range(15625) if i % 16 == 0])
     assert len(result.rows) == study["samples"]["n_tuning"] == 977
     assert rho == pytest.approx(chosen["tuning"]["spearman"], abs=0.002)
+
+
+@pytest.mark.parametrize("name", ["nb101", "nb301"])
+def test_nb101_nb301_swap_on_the_check_subset(name, tmp_path):
+    """NAS-Bench-101 / -301 (NASLib's samples), the benchmark's own network (``full`` build), SWAP and swap_reg
+    at the N and size prior ``benchmarks/report_nb101_nb301.py`` chose on the tuning half, on the first 100
+    held-out ids: the ρ that run wrote for that subset in reports/nb101_nb301.json."""
+    import json
+    from pathlib import Path
+
+    from swaplm.spaces import get_space
+    from swaplm.swap import Regularise
+
+    path = Path(__file__).resolve().parent.parent / "reports" / "nb101_nb301.json"
+    if not path.is_file():
+        pytest.fail(f"{path.name} is missing: run benchmarks/report_nb101_nb301.py --workers 2 --nwot-n 32 first")
+    doc = json.loads(path.read_text())
+    run = doc["spaces"][name]
+    assert doc["limit"] is None and len(run["check_ids"]) == 100
+    space = get_space(name, build=doc["build"])
+    result = run_bench(space, proxies=["swap", "swap_reg"], ids=run["check_ids"], n=run["n"],
+                       regularise=Regularise(run["mu"], run["sigma"], unit="M"), workers=2,
+                       cache_dir=tmp_path / "cache", progress=False)
+    assert result.computed == 100 and result.from_cache == 0
+    got = result.correlations()
+    for proxy in ("swap", "swap_reg"):
+        assert got[proxy][doc["task"]]["spearman"] == pytest.approx(run["check"][proxy]["spearman"], abs=0.002)
