@@ -158,18 +158,19 @@ def combine(runs: list[BenchResult], settings: dict) -> BenchResult:
                        from_cache=len(merged) - computed)
 
 
-def halves_table(result, all_ids, tune_ids, held_ids) -> str:
-    """ρ and τ with 95 % intervals of every proxy and baseline on the held-out half, the tuning half and all."""
-    parts = split(result, {"odd ids (held out)": held_ids, "even ids (tuning)": tune_ids,
-                           f"all {len(all_ids)}": all_ids}, intervals=True)
+def halves_table(result, parts: dict, n_all: int) -> str:
+    """ρ and τ with 95 % intervals of every proxy and baseline on the held-out half, the tuning half and all
+    (``parts``: :func:`split`'s correlations under the labels held_out, tuning, all)."""
+    labels = {"held_out": "odd ids (held out)", "tuning": "even ids (tuning)", "all": f"all {n_all}"}
 
     def cell(part, name, stat):
         c = parts[part][name][TASK]
         return interval_text(c[stat], c.get(f"{stat}_ci"))
 
     names = [*result.proxies, *result.features]
-    rows = [[n, *(cell(p, n, "spearman") for p in parts), *(cell(p, n, "kendall") for p in parts)] for n in names]
-    return markdown_table(["proxy / baseline", *(f"ρ {p}" for p in parts), *(f"τ {p}" for p in parts)], rows)
+    rows = [[n, *(cell(p, n, "spearman") for p in labels), *(cell(p, n, "kendall") for p in labels)] for n in names]
+    return markdown_table(["proxy / baseline", *(f"ρ {v}" for v in labels.values()),
+                           *(f"τ {v}" for v in labels.values())], rows)
 
 
 def batch_table(result, batch: dict[str, str]) -> str:
@@ -189,9 +190,9 @@ def demote(lines: list[str]) -> list[str]:
     return ["#" + line if line.startswith("#") else line for line in lines]
 
 
-def verdict(name: str, result, held_ids) -> tuple[str, dict]:
-    """One computed sentence on the held-out half: SWAP and swap_reg against params and the best other proxy."""
-    corr = split(result, {"held": held_ids}, intervals=True)["held"]
+def verdict(name: str, result, corr: dict, n_held: int) -> tuple[str, dict]:
+    """One computed sentence on the held-out half (``corr``: its correlations with intervals): SWAP and
+    swap_reg against params and the best other proxy."""
 
     def at(n):
         c = corr[n][TASK]
@@ -214,7 +215,7 @@ def verdict(name: str, result, held_ids) -> tuple[str, dict]:
 
     top = max((swap, reg), key=lambda x: x[0] if np.isfinite(x[0]) else -np.inf)
     label = "swap_reg" if top is reg else "swap"
-    text = (f"{name}, held-out half ({len(held_ids)} archs): {label} ρ {interval_text(*top)} {versus(top, params)} "
+    text = (f"{name}, held-out half ({n_held} archs): {label} ρ {interval_text(*top)} {versus(top, params)} "
             f"the parameter count's ρ {interval_text(*params)}")
     if best is not None:
         text += f"; the best other proxy, {best[0]}, has ρ {interval_text(best[1], best[2])}"
@@ -248,6 +249,8 @@ def report_space(name: str, args, out: Path) -> tuple[list[str], str, dict]:
         f"{p}: {b}" for p, b in batch.items() if p not in ("swap", "swap_reg")),
         "regularise": f"μ = {mu}, σ = {sigma}, Θ in M params (swap_reg)"}
     result = combine([swap_run, size_run, batch_run], settings)
+    parts = split(result, {"held_out": held_ids, "tuning": tune_ids, "all": all_ids, "check": held_ids[:CHECK]},
+                  intervals=True)
 
     lines = [f"## {SPACES[name]} ({name}, build `{args.build}`)", "",
              f"Ground truth: {space.ground_truth}. {len(all_ids)} architectures: tuning half = even record ids "
@@ -261,7 +264,7 @@ def report_space(name: str, args, out: Path) -> tuple[list[str], str, dict]:
     lines += ["### Choosing swap_reg's size prior (tuning half)", "", prior_text, ""]
     lines += ["### Held out, tuning half and all archs", "",
               "Spearman ρ / Kendall τ vs the ground truth, each with its 95 % bootstrap interval (1000 resamples, "
-              "seed 0).", "", halves_table(result, all_ids, tune_ids, held_ids), ""]
+              "seed 0).", "", halves_table(result, parts, len(all_ids)), ""]
     lines += ["### Batch size and cost per proxy", "", batch_table(result, batch), "",
               f"Wall time, {args.workers} worker process(es): choosing N and the prior {tuning_seconds:.0f} s, "
               f"final runs {final_seconds:.0f} s (this invocation; cached rows are read back, not rescored); "
@@ -269,9 +272,7 @@ def report_space(name: str, args, out: Path) -> tuple[list[str], str, dict]:
               ""]
     lines += demote(correlation_sections(result))
     lines += demote(plot_section(result, out.with_name(f"{out.stem}_{name}.md"), TASK, ["swap", "swap_reg", "params"]))
-    text, summary = verdict(SPACES[name], result, held_ids)
-    parts = split(result, {"held_out": held_ids, "tuning": tune_ids, "all": all_ids, "check": held_ids[:CHECK]},
-                  intervals=True)
+    text, summary = verdict(SPACES[name], result, parts["held_out"], len(held_ids))
     summary.update({"n": n_best, "mu": mu, "sigma": sigma, "check_ids": held_ids[:CHECK],
                     **{part: {p: {"spearman": c[p][TASK]["spearman"], "interval": c[p][TASK].get("spearman_ci")}
                               for p in [*result.proxies, *result.features]} for part, c in parts.items()}})

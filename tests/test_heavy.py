@@ -30,11 +30,12 @@ from swaplm.bench import run_bench
 pytestmark = pytest.mark.heavy
 
 
-def reproduce(space, task: str, tmp_path, *, ids=None, limit=None, proxies=("swap",), workers: int = 2):
-    """Score ``space`` from an empty cache and return (Spearman of the first proxy vs ``task``, the result)."""
+def reproduce(space, task: str, tmp_path, *, ids=None, limit=None, proxies=("swap",), workers: int = 2, **settings):
+    """Score ``space`` from an empty cache (``settings``: more run_bench options, e.g. ``n``, ``regularise``) and
+    return (Spearman of the first proxy vs ``task``, the result)."""
     t0 = time.perf_counter()
     result = run_bench(space, proxies=proxies, ids=ids, limit=limit, workers=workers, cache_dir=tmp_path / "cache",
-                       progress=False)
+                       progress=False, **settings)
     wall = time.perf_counter() - t0
     c = result.correlations()[proxies[0]][task]
     print(f"\n{result.space} {result.settings.get('space_options', '')}: {len(result.rows)} archs, "
@@ -105,10 +106,9 @@ def test_nb101_nb301_swap_on_the_check_subset(name, tmp_path):
     run = doc["spaces"][name]
     assert doc["limit"] is None and len(run["check_ids"]) == 100
     space = get_space(name, build=doc["build"])
-    result = run_bench(space, proxies=["swap", "swap_reg"], ids=run["check_ids"], n=run["n"],
-                       regularise=Regularise(run["mu"], run["sigma"], unit="M"), workers=2,
-                       cache_dir=tmp_path / "cache", progress=False)
-    assert result.computed == 100 and result.from_cache == 0
+    _, result = reproduce(space, doc["task"], tmp_path, ids=run["check_ids"], proxies=("swap", "swap_reg"),
+                          n=run["n"], regularise=Regularise(run["mu"], run["sigma"], unit="M"))
+    assert len(result.rows) == 100
     got = result.correlations()
     for proxy in ("swap", "swap_reg"):
         assert got[proxy][doc["task"]]["spearman"] == pytest.approx(run["check"][proxy]["spearman"], abs=0.002)
