@@ -110,6 +110,28 @@ def test_identity_follows_settings_data_and_versions():
     assert Scorer(space, ["params"], resolve(space), batch=other_batch).columns["params"] != base
 
 
+def test_space_identity_covers_the_space_modules_it_imports(tmp_path):
+    from swaplm.runner.identity import space_dependencies
+
+    root = tmp_path / "spaces"
+    for pkg, source in {"a": "from ..b.model import Net\n", "b": "from ..shared import x\n", "c": ""}.items():
+        (root / pkg).mkdir(parents=True)
+        (root / pkg / "__init__.py").write_text("")
+        (root / pkg / "model.py").write_text(source)
+    (root / "shared.py").write_text("import swaplm.spaces.c.model\n")
+    (root / "base.py").write_text("")
+    found = space_dependencies(sorted((root / "a").glob("*.py")), root)  # a -> b -> shared -> c, transitively
+    assert sorted(str(f.relative_to(root.resolve())) for f in found) == [
+        "b/__init__.py", "b/model.py", "c/__init__.py", "c/model.py", "shared.py"]
+    assert space_dependencies([root / "c" / "model.py"], root) == []
+
+    spaces = ROOT / "spaces"
+    nb301 = {str(f.relative_to(spaces)) for f in space_dependencies(sorted((spaces / "nb301").glob("*.py")), spaces)}
+    assert {"darts_cnn/model.py", "darts_cnn/genotype.py", "cifar10_sample.py"} <= nb301
+    # NB-201 imports no other space module than the protocol module, which every space identity covers
+    assert space_dependencies(sorted((spaces / "nb201").glob("*.py")), spaces) == [spaces / "base.py"]
+
+
 def test_settings_are_validated_before_any_model_is_built():
     space = WidthSpace()
     for bad in ({"init": "nope"}, {"mode": "sideways"}, {"padding": "x"}, {"n": 1}, {"repeats": 0}):

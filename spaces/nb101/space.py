@@ -1,5 +1,6 @@
 """The NAS-Bench-101 search space: cell specs (pruned as the benchmark prunes them), variation, the benchmark's
-network, the shipped CIFAR-10 sample as inputs and NASLib's 500-arch sample as the benchmark.
+network, the shipped CIFAR-10 sample as inputs (:mod:`..cifar10_sample`) and NASLib's 500-arch sample as the
+benchmark.
 
 Builds: ``full`` is the benchmark's network (128-channel stem, 3 stacks of 3 cells); ``reduced`` the same shape
 with 16 channels and one cell per stack (cheaper to score; its parameter counts are not the benchmark's).
@@ -9,14 +10,13 @@ The ground truth is NASLib's validation accuracy: one randomly drawn training ru
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Mapping
 
-import torch
 import torch.nn as nn
 
-from swaplm.errors import SwapError, check_samples
+from swaplm.errors import SwapError
 
-from ..base import Record, ScoringProtocol, Space
+from ..base import Record, Space
+from ..cifar10_sample import Cifar10Sample
 from . import spec as _spec
 from .benchmark import CSV_PATH, EXPECTED_ROWS, TASKS, load_benchmark
 from .model import CELLS_DEFAULT, C_DEFAULT, STACKS_DEFAULT, Network, param_count
@@ -27,22 +27,14 @@ BUILDS: dict[str, tuple[int, int, int]] = {"full": (C_DEFAULT, STACKS_DEFAULT, C
                                            "reduced": (16, STACKS_DEFAULT, 1)}
 
 
-class NB101Space(Space):
+class NB101Space(Cifar10Sample, Space):
     """NAS-Bench-101 on CIFAR-10: cells of up to 7 vertices and 9 edges, the benchmark's network.
 
     ``build`` picks the network size (:data:`BUILDS`); ``C``, ``stacks`` and ``cells`` override it."""
 
     name = "nb101"
-    family = "cnn"
     tasks = TASKS
-    # provisional default: 16 images, one pass, PyTorch default init, train mode, no size prior
-    protocol = ScoringProtocol(n=16, repeats=1, init=None, mode="train")
-    task_aliases = {"c10": "cifar10", "cifar-10": "cifar10"}
     builds = tuple(BUILDS)
-    num_classes = 10
-    #: what the default inputs are (for reports and --json)
-    input_descriptions: ClassVar[Mapping[str, str]] = {
-        "cifar10": "CIFAR-10 training images (swaplm's shipped sample, builtin:cifar10)"}
     #: what the benchmark's scores are (reports must say it)
     ground_truth = ("NASLib's NAS-Bench-Suite-Zero validation accuracy: one randomly drawn run of the three, "
                     "108 epochs")
@@ -100,55 +92,6 @@ class NB101Space(Space):
         """NASLib's 500 records: id = row in the CSV (0-based), arch = the pruned spec, scores = {"cifar10":
         validation accuracy %} (one random run), extra = NASLib's key and the raw matrix and ops."""
         return load_benchmark(CSV_PATH, expected_rows=EXPECTED_ROWS)
-
-    # --- inputs ----------------------------------------------------------------------------------------------
-    def _own_sample(self, data: str | None) -> bool:
-        """Whether ``data`` means the shipped CIFAR-10 sample (None or the task) rather than an image source
-        for ``swaplm.data.load_images``; a SwapError for anything that is neither."""
-        if data is None or data.lower() in self.tasks or data.lower() in self.task_aliases:
-            return True
-        if ":" not in data and not Path(data).expanduser().exists():
-            raise SwapError(f"nb101 has no task {data!r}; tasks: {', '.join(self.tasks)} (or pass an image "
-                            "source: builtin:cifar10, an .npz file or an image folder)")
-        return False
-
-    def input_description(self, data: str | None = None) -> str:
-        """What :meth:`inputs` returns for ``data``, in words."""
-        return self.input_descriptions["cifar10"] if self._own_sample(data) else f"images from {data}"
-
-    def inputs(self, data: str | None = None, *, n: int | None = None, seed: int = 0,
-               max_length: int | None = None) -> torch.Tensor:
-        """``n`` (default ``protocol.n``) normalised CIFAR-10 images (n, 3, 32, 32): the shipped sample (seed 0:
-        the first n, the DARTS and NB-201 spaces' reference batch; another seed: n distinct images drawn with
-        it), or another image source read by ``swaplm.data.load_images`` at 32x32."""
-        from swaplm.data import load_images
-
-        if max_length is not None:
-            raise SwapError(f"--max-length is for text spaces; the {self.name} space scores images")
-        n = check_samples(n or self.protocol.n)
-        source = "builtin:cifar10" if self._own_sample(data) else data
-        return load_images(source, n, seed=seed, size=32)
-
-    def labels(self, data: str | None = None, *, n: int | None = None, seed: int = 0) -> torch.Tensor | None:
-        """CIFAR-10 class labels (n,) of the images :meth:`inputs` returns for the same arguments; None for an
-        outside image source."""
-        from swaplm.data import BUILTIN_IMAGES, cifar10_labels
-
-        n = check_samples(n or self.protocol.n)
-        if not self._own_sample(data):
-            return None
-        available = len(BUILTIN_IMAGES["cifar10"]("train"))
-        if n > available:
-            raise SwapError(f"asked for {n} cifar10 images but {available} ship with swaplm")
-        labels = cifar10_labels(available)
-        return labels[:n] if seed == 0 else labels[_chosen(available, n, seed)]
-
-
-def _chosen(available: int, n: int, seed: int) -> torch.Tensor:
-    """The indices ``swaplm.data.load_images`` picks for a seed other than 0 (n distinct, sorted)."""
-    import numpy as np
-
-    return torch.from_numpy(np.sort(np.random.default_rng(seed).choice(available, size=n, replace=False)))
 
 
 __all__ = ["NB101Space", "BUILDS"]

@@ -1,5 +1,6 @@
 """The NAS-Bench-301 search space: DARTS genotypes within NB-301's rules, variation, the network NB-301
-trained, the shipped CIFAR-10 sample as inputs and NASLib's 725-arch sample as the benchmark.
+trained, the shipped CIFAR-10 sample as inputs (:mod:`..cifar10_sample`) and NASLib's 725-arch sample as the
+benchmark.
 
 Builds: ``full`` is the network NB-301 trained (32 initial channels, 8 cells, auxiliary head built but not run:
 :mod:`.model`); ``reduced`` the same cells in a cheaper network (16 channels, 5 cells, no auxiliary head; its
@@ -12,16 +13,15 @@ A correlation against it measures agreement with the surrogate.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import ClassVar, Mapping
 
 import torch.nn as nn
 
 from swaplm.errors import SwapError
 
-from ..base import Record, ScoringProtocol, Space
+from ..base import Record, Space
+from ..cifar10_sample import Cifar10Sample
 from ..darts_cnn.genotype import Genotype
 from ..darts_cnn.space import DartsSpace
-from ..nb101.space import NB101Space
 from .arch import as_arch, format_arch, parse_arch
 from .benchmark import CSV_PATH, EXPECTED_ROWS, TASKS, load_benchmark
 from .model import C_DEFAULT, LAYERS_DEFAULT, NB301Network
@@ -30,23 +30,14 @@ from .model import C_DEFAULT, LAYERS_DEFAULT, NB301Network
 BUILDS: dict[str, tuple[int, int, bool]] = {"full": (C_DEFAULT, LAYERS_DEFAULT, True), "reduced": (16, 5, False)}
 
 
-class NB301Space(Space):
+class NB301Space(Cifar10Sample, Space):
     """NAS-Bench-301 on CIFAR-10: DARTS normal and reduction cells (7 ops, two distinct inputs per node).
 
     ``build`` picks the network size (:data:`BUILDS`); ``C`` and ``layers`` override it."""
 
     name = "nb301"
-    family = "cnn"
     tasks = TASKS
-    # provisional default, as nb101's: 16 images, one pass, PyTorch default init, train mode, no
-    # size prior
-    protocol = ScoringProtocol(n=16, repeats=1, init=None, mode="train")
-    task_aliases = {"c10": "cifar10", "cifar-10": "cifar10"}
     builds = tuple(BUILDS)
-    num_classes = 10
-    #: what the default inputs are (for reports and --json)
-    input_descriptions: ClassVar[Mapping[str, str]] = {
-        "cifar10": "CIFAR-10 training images (swaplm's shipped sample, builtin:cifar10)"}
     #: what the benchmark's scores are (reports must say it)
     ground_truth = ("NASLib's NAS-Bench-Suite-Zero validation accuracy: predicted by the NAS-Bench-301 "
                     "surrogate model (XGB v1.0), not measured by training")
@@ -118,23 +109,6 @@ class NB301Space(Space):
         """NASLib's 725 records: id = row in the CSV (0-based), arch = the genotype, scores = {"cifar10":
         surrogate-predicted validation accuracy %}, extra = {"naslib_key": NASLib's key}."""
         return load_benchmark(CSV_PATH, expected_rows=EXPECTED_ROWS)
-
-    # --- inputs: the shipped CIFAR-10 sample, as the NB-101 space gives it ---------------------------------------
-    def _own_sample(self, data: str | None) -> bool:
-        """Whether ``data`` means the shipped CIFAR-10 sample (None or the task) rather than an image source
-        for ``swaplm.data.load_images``; a SwapError for anything that is neither."""
-        if data is None or data.lower() in self.tasks or data.lower() in self.task_aliases:
-            return True
-        if ":" not in data and not Path(data).expanduser().exists():
-            raise SwapError(f"nb301 has no task {data!r}; tasks: {', '.join(self.tasks)} (or pass an image "
-                            "source: builtin:cifar10, an .npz file or an image folder)")
-        return False
-
-    # the NB-101 space's methods, which read only the members above: inputs (seed 0: the first n images, the
-    # DARTS space's reference batch), their labels and the description
-    input_description = NB101Space.input_description
-    inputs = NB101Space.inputs
-    labels = NB101Space.labels
 
 
 __all__ = ["NB301Space", "BUILDS"]

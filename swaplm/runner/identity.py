@@ -78,8 +78,9 @@ def proxy_fingerprint(proxy: Any) -> str:
 
 
 def space_fingerprint(space: Any) -> str:
-    """Digest of every ``.py`` file of the space's package (its builder, sampler and benchmark loader) and of
-    the space protocol module."""
+    """Digest of every ``.py`` file of the space's package (its builder, sampler and benchmark loader), of the
+    space protocol module, and of every other ``swaplm.spaces`` module or package those files import (NB-301's
+    builder is the DARTS space's, so a change there changes NB-301's identities too)."""
     from swaplm.spaces import base
 
     path = module_file(type(space))
@@ -87,7 +88,47 @@ def space_fingerprint(space: Any) -> str:
     if path:
         here = Path(path).resolve().parent
         files += sorted(here.glob("*.py")) if (here / "__init__.py").exists() else [Path(path)]
-    return files_digest(files)
+    return files_digest(files + space_dependencies(files, Path(module_file(base)).resolve().parent))
+
+
+def _imported_space_modules(path: Path) -> set[str]:
+    """Names of the ``swaplm.spaces`` members (a module or a package: ``darts_cnn``, ``base``) that the source
+    file ``path`` imports, relatively (``from ..darts_cnn.model import Network``) or absolutely."""
+    import ast
+
+    inside_package = (path.parent / "__init__.py").exists() and path.parent.name != "spaces"
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.ImportFrom):
+            parts = (node.module or "").split(".") if node.module else []
+            if node.level == 0:
+                if parts[:2] == ["swaplm", "spaces"]:
+                    names.update(parts[2:3] or [a.name for a in node.names])
+            elif node.level == (2 if inside_package else 1):
+                names.update(parts[:1] or [a.name for a in node.names])
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = alias.name.split(".")
+                if parts[:2] == ["swaplm", "spaces"] and len(parts) > 2:
+                    names.add(parts[2])
+    return names
+
+
+def space_dependencies(files: list[Path], root: Path) -> list[Path]:
+    """The source files of the ``swaplm.spaces`` modules and packages (under ``root``) that ``files`` import,
+    directly or through each other, beyond ``files`` themselves."""
+    seen = {Path(f).resolve() for f in files}
+    todo, found = list(seen), []
+    while todo:
+        for name in sorted(_imported_space_modules(todo.pop())):
+            member = root / name
+            new = sorted(member.glob("*.py")) if (member / "__init__.py").exists() else [root / f"{name}.py"]
+            for f in (f.resolve() for f in new if f.is_file()):
+                if f not in seen:
+                    seen.add(f)
+                    found.append(f)
+                    todo.append(f)
+    return found
 
 
 def versions() -> dict[str, str]:
