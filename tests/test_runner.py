@@ -190,6 +190,66 @@ def test_changing_a_proxy_source_invalidates_only_its_values(tmp_path):
     assert all(list(line["columns"]) == [c for c in line["columns"] if c.startswith("params#")] for line in new_lines)
 
 
+_SLOW = """
+import time
+import torch
+
+class SlowScorer:  # a scorer whose every job outlasts the test
+    device = torch.device("cpu")
+
+    def score(self, arch, key, names):
+        time.sleep(300)
+"""
+
+_POOL = """
+import multiprocessing as mp, sys, threading, time
+from slow import SlowScorer
+from swaplm.runner import make_executor
+
+pool = make_executor(2, 1)
+threading.Thread(target=lambda: list(pool.map(SlowScorer(), [("a", 1, []), ("b", 2, [])])), daemon=True).start()
+while len(mp.active_children()) < 2:
+    time.sleep(0.05)
+print(" ".join(str(p.pid) for p in mp.active_children()), flush=True)
+time.sleep(300)
+"""
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads process states from /proc")
+def test_pool_workers_end_when_their_parent_is_terminated(tmp_path):
+    import signal
+    import time
+
+    (tmp_path / "slow.py").write_text(_SLOW)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1"}
+    parent = subprocess.Popen([sys.executable, "-c", _POOL], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
+                              text=True)
+    workers: list[int] = []
+    try:
+        workers = [int(p) for p in parent.stdout.readline().split()]
+        assert len(workers) == 2 and all(_alive(p) for p in workers)
+        parent.send_signal(signal.SIGTERM)  # no clean-up runs in the parent: the workers must notice by themselves
+        parent.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not any(_alive(p) for p in workers), "pool workers outlived their terminated parent"
+    finally:
+        parent.kill()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
 class Square(nn.Module):
     """An activation class registered at run time (x² − 0.5: both signs occur)."""
 

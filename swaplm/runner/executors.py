@@ -47,7 +47,21 @@ class InProcess:
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(threads: int, payload: bytes, warm: Job | None) -> None:
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """End this worker process once its parent has gone (killed or terminated without closing the pool): a
+    worker never goes on computing values nobody will receive."""
+    import time
+
+    while os.getppid() == parent:
+        time.sleep(every)
+    os._exit(1)
+
+
+def _worker_init(threads: int, payload: bytes, warm: Job | None, parent: int) -> None:
+    import threading
+
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True,
+                     name="swaplm-exit-with-parent").start()
     torch.set_num_threads(threads)
     scorer, extra_acts = pickle.loads(payload)
     from swaplm import activations
@@ -95,8 +109,8 @@ class ProcessPool:
                             "registered at run time must be defined at module level of an importable module "
                             "— or use --workers 1") from None
         self.close()
-        self._ex = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"),
-                                       initializer=_worker_init, initargs=(self.threads, payload, warm))
+        self._ex = ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                                       initargs=(self.threads, payload, warm, os.getpid()))
         self._scorer_id = id(scorer)
 
     def map(self, scorer, jobs: Sequence[Job], warmup: bool = False) -> Iterator:
