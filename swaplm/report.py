@@ -378,20 +378,50 @@ def _failure_examples(result, per_proxy: int = 3) -> list[tuple[str, int, str]]:
     return out
 
 
+#: the provenance line closing every section :func:`write_section` writes: ``<!-- swaplm-section <name>
+#: commit=<40 hex or unknown> fingerprint=<64 hex or unknown> -->``; a report's footer covers the rest of it
+SECTION_PREFIX = "<!-- swaplm-section "
+
+
+def section_provenance(name: str, commit: str | None = None, fingerprint: str | None = None) -> list[str]:
+    """The closing lines of section ``name``: a readable line and the machine-readable one (by default this
+    checkout's commit and engine/proxy fingerprint)."""
+    commit = commit or git_commit() or "unknown"
+    fingerprint = fingerprint or engine_fingerprint()
+    return ["", f"_Section computed at commit `{commit[:12]}` with engine/proxy fingerprint `{fingerprint[:12]}`._",
+            f"{SECTION_PREFIX}{name} commit={commit} fingerprint={fingerprint} -->"]
+
+
+def read_sections(text: str) -> dict[str, dict[str, str] | None]:
+    """Every ``<!-- name -->`` ... ``<!-- /name -->`` section of a report in order, with the commit and
+    fingerprint of its provenance line (None for a section without one)."""
+    import re
+
+    out: dict[str, dict[str, str] | None] = {}
+    for name in re.findall(r"^<!-- ([A-Za-z0-9_]+) -->$", text, flags=re.M):
+        body = text.partition(f"<!-- {name} -->")[2].partition(f"<!-- /{name} -->")[0]
+        found = re.findall(rf"<!-- swaplm-section {name} commit=(\S+) fingerprint=([0-9a-f]+|unknown) -->", body)
+        out[name] = {"commit": found[-1][0], "fingerprint": found[-1][1]} if found else None
+    return out
+
+
 def write_section(path, name: str, lines: list[str]) -> None:
     """Put ``lines`` between ``<!-- name -->`` and ``<!-- /name -->`` in the Markdown file ``path``, replacing
-    that section if it is there (the rest of the file is kept) or appending it; the file's provenance footer
-    is then written anew at its end (the section's rows were computed under this checkout's code)."""
+    that section if it is there (the rest of the file is kept) or appending it. The section ends with its own
+    provenance line (:func:`section_provenance`: its rows were computed under this checkout's code); the
+    file's footer, which covers the rest of the file, is kept as it was."""
     path = Path(path)
     start, end = f"<!-- {name} -->", f"<!-- /{name} -->"
-    body = "\n".join([start, *lines, end])
-    text = strip_provenance(path.read_text(encoding="utf-8")) if path.exists() else ""
+    body = "\n".join([start, *lines, *section_provenance(name), end])
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    text = strip_provenance(old)
+    footer = old[len(text.rstrip("\n")):].strip("\n") if read_provenance(old) else ""
     if start in text:
         head, _, rest = text.partition(start)
         text = head.rstrip("\n") + "\n\n" + body + rest.partition(end)[2]
     else:
         text = text.rstrip("\n") + "\n\n" + body + "\n"
-    path.write_text(text.rstrip("\n") + "\n\n" + provenance_footer(), encoding="utf-8")
+    path.write_text(text.strip("\n") + "\n" + (f"\n{footer}\n" if footer else ""), encoding="utf-8")
 
 
 def strip_provenance(text: str) -> str:
@@ -406,4 +436,5 @@ def strip_provenance(text: str) -> str:
 
 __all__ = ["STAT_COLUMNS", "fmt", "interval_text", "seconds_text", "slug", "markdown_table", "versions", "git_commit",
            "engine_fingerprint", "provenance_footer", "read_provenance", "strip_provenance", "provenance_rows", "cited_section",
-           "wall_text", "strata_table", "scatter_plot", "write_report", "write_section"]
+           "wall_text", "strata_table", "scatter_plot", "write_report", "write_section", "SECTION_PREFIX",
+           "section_provenance", "read_sections"]

@@ -191,7 +191,8 @@ def test_shared_report_helpers():
 def test_every_report_ends_with_a_readable_provenance_footer(tmp_path):
     import re
 
-    from swaplm.report import (engine_fingerprint, git_commit, provenance_footer, read_provenance, write_section)
+    from swaplm.report import (engine_fingerprint, git_commit, provenance_footer, read_provenance, read_sections,
+                               write_section)
 
     commit, fingerprint = git_commit(), engine_fingerprint()
     assert commit is None or re.fullmatch(r"[0-9a-f]{40}", commit)
@@ -202,12 +203,71 @@ def test_every_report_ends_with_a_readable_provenance_footer(tmp_path):
     res = make_result([1.0, 2.0, 3.0, 4.0], [1, 2, 3, 4])
     text = write_report(res, tmp_path / "r.md", command="x", plots=[]).read_text()
     assert text.rstrip().endswith("-->") and read_provenance(text)["fingerprint"] == fingerprint
-    # a section written into a report keeps exactly one footer, at the end
+    # a section written into a report carries its own provenance line; the report keeps its footer as it was
+    # (it covers the rest of the file), exactly once, at the end
+    footer = text[text.rindex("---"):]
+    (tmp_path / "r.md").write_text(text.replace(fingerprint, "0" * 64))  # as if computed under older code
     write_section(tmp_path / "r.md", "extra", ["more rows"])
     write_section(tmp_path / "r.md", "extra", ["other rows"])
+    write_section(tmp_path / "r.md", "second", ["rows"])
     text = (tmp_path / "r.md").read_text()
-    assert text.count("<!-- swaplm-report ") == 1 and text.rstrip().endswith("-->")
+    assert text.count("<!-- swaplm-report ") == 1 and text.endswith(footer.replace(fingerprint, "0" * 64))
+    assert read_provenance(text)["fingerprint"] == "0" * 64
     assert "other rows" in text and "more rows" not in text and text.index("## Cost") < text.index("other rows")
+    here = {"commit": commit or "unknown", "fingerprint": fingerprint}
+    assert read_sections(text) == {"extra": here, "second": here}
+    assert text.count("<!-- swaplm-section extra ") == 1 and read_sections("<!-- a -->\nx\n<!-- /a -->") == {"a": None}
+    new = tmp_path / "new.md"  # a file written by sections only has no footer
+    write_section(new, "only", ["rows"])
+    assert read_provenance(new.read_text()) is None and read_sections(new.read_text()) == {"only": here}
+
+
+def test_stale_reports_stamps_sections_from_the_report_history(tmp_path, monkeypatch):
+    import importlib.util
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    from swaplm.report import PROVENANCE_PREFIX, read_provenance, read_sections
+
+    if shutil.which("git") is None:
+        pytest.skip("git is not on the PATH")
+    root = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("stale_reports", root / "benchmarks" / "stale_reports.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    repo = tmp_path / "repo"
+    (repo / "reports").mkdir(parents=True)
+
+    def git(*args):
+        out = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    def footer(commit, fp):
+        return f"---\n\nComputed at commit `{commit[:12]}`.\n\n{PROVENANCE_PREFIX}commit={commit} fingerprint={fp} -->\n"
+
+    report = repo / "reports" / "r.md"
+    body = "# r\n\nmain rows\n\n<!-- one -->\nfirst rows\n<!-- /one -->\n\n"
+    git("init", "-q")
+    report.write_text(body + footer("a" * 40, "1" * 64))
+    git("add", "-A"), git("commit", "-qm", "one")
+    # a later section rewrote the footer (as write_section used to): it names the later commit for everything
+    report.write_text(body + "<!-- two -->\nsecond rows\n<!-- /two -->\n\n" + footer("b" * 40, "2" * 64))
+    git("add", "-A"), git("commit", "-qm", "two")
+    monkeypatch.setattr(mod, "ROOT", repo)
+    assert mod.stamp_sections(report) == [f"one: {'a' * 12} {'1' * 12}", f"two: {'b' * 12} {'2' * 12}",
+                                          f"footer: {'a' * 12} {'1' * 12}"]
+    text = report.read_text()
+    assert read_sections(text) == {"one": {"commit": "a" * 40, "fingerprint": "1" * 64},
+                                   "two": {"commit": "b" * 40, "fingerprint": "2" * 64}}
+    assert read_provenance(text) == {"commit": "a" * 40, "fingerprint": "1" * 64}
+    assert "first rows" in text and "second rows" in text and "main rows" in text
+    assert [r[0] for r in mod.report_status(report, "2" * 64)] == ["r.md", "r.md#one", "r.md#two"]
+    assert [r[3] for r in mod.report_status(report, "2" * 64)] == ["stale", "stale", "current"]
+    git("add", "-A"), git("commit", "-qm", "stamped")
+    assert mod.stamp_sections(report) == [] and report.read_text() == text  # nothing left to stamp
 
 
 def test_strata_table_says_how_many_resamples_were_dropped():
@@ -237,7 +297,7 @@ def test_stale_reports_lists_other_and_missing_fingerprints(tmp_path, monkeypatc
     mod.main()
     out = capsys.readouterr().out
     assert "old.md" in out and "current.md" not in out and "aaaaaaaaaaaa  000000000000  stale" in out
-    assert "no record" in out and "3 reports: 1 current, 1 stale, 1 with no recorded fingerprint" in out
+    assert "no record" in out and "3 reports and sections: 1 current, 1 stale, 1 with no recorded fingerprint" in out
     assert max(len(line) for line in out.splitlines()) <= 80
     monkeypatch.setattr("sys.argv", ["stale_reports.py", "--reports", str(tmp_path), "--all"])
     mod.main()
