@@ -127,10 +127,13 @@ def _pairs_note(study: dict) -> str:
     if not pairs:
         return ""
     won = sum(d["pre"]["proxies"]["swap"] > d["rnd"]["proxies"]["swap"] for d in pairs)
-    better = sum(d["pre"]["accuracy"]["sst2"]["mean"] > d["rnd"]["accuracy"]["sst2"]["mean"] for d in pairs
-                 if "sst2" in d["pre"]["accuracy"] and "sst2" in d["rnd"]["accuracy"])
+    tasks = study.get("tasks") or sorted({t for d in pairs for t in d["pre"]["accuracy"]})
+    better = {t: sum(d["pre"]["accuracy"][t]["mean"] > d["rnd"]["accuracy"][t]["mean"] for d in pairs
+                     if t in d["pre"]["accuracy"] and t in d["rnd"]["accuracy"]) for t in tasks}
+    where = (f"at {better[tasks[0]]}" if len(tasks) == 1
+             else ", ".join(f"on {t} at {n}" for t, n in better.items()))
     return (f" At {won} of {len(pairs)} depths SWAP scores the pretrained weights above the random init of the same "
-            f"shape (the pretrained model fine-tunes better at {better} of {len(pairs)}); `params` gives each such pair "
+            f"shape (the pretrained model fine-tunes better {where} of {len(pairs)}); `params` gives each such pair "
             "the same value.")
 
 

@@ -90,6 +90,10 @@ def test_verdict_notes_say_whether_pretraining_helped_and_count_pretrained_over_
                             cand("r2", 0.5, 0.0, layers=2, pretrained=False, proxies={"swap": 8.0})]}
     note = R._pairs_note(pairs)
     assert "At 1 of 2 depths" in note and "better at 2 of 2" in note
+    for c, qnli in zip(pairs["candidates"], (0.6, 0.7, 0.8, 0.7)):  # a second task: each task counted on its own
+        c["accuracy"]["qnli"] = {"mean": qnli, "std": 0.0}
+    note = R._pairs_note({**pairs, "tasks": ["sst2", "qnli"]})
+    assert "better on sst2 at 2, on qnli at 1 of 2" in note
 
 
 def test_maximal_phrases_and_wiki_cleaning():
