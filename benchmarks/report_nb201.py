@@ -17,6 +17,10 @@ Each dataset is scored on its own network (classifier width) and images: CIFAR-1
 CIFAR-100 test images for cifar100 and, for ImageNet16-120 (no images ship), the CIFAR-100 images downsampled
 to 16x16. Correlations are against the benchmark's test accuracy, over all archs and over the connected ones.
 Figures from elsewhere appear only in the "Cited figures" section (``CITED``).
+
+Beside the Markdown, ``reports/nb201.json`` holds every headline ρ (all and connected archs), the sample
+table's ρ, the protocol, and SWAP's and swap_reg's ρ on the check subset ``CHECK`` (117 held-out archs) that
+``tests/test_heavy.py`` rescores from an empty cache.
 """
 from __future__ import annotations
 
@@ -39,6 +43,8 @@ from swaplm.spaces.nb201.model import C_DEFAULT, N_DEFAULT
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 NWOT_N = 32
 SAMPLE = [i for i in range(15625) if i % 15 == 7]
+#: the archs the heavy test rescores from an empty cache (held out of the protocol study's index % 16 == 0)
+CHECK = [i for i in range(15625) if i % 125 == 3 and i % 16]
 FAILED_RUN = {"imagenet16_120": 4992}  # connected, but at chance in the benchmark: a failed training run
 STAGES = {
     "swap": (("swap", "swap_reg", "params"), None, None),
@@ -156,6 +162,8 @@ def disconnected_text(table: Table, task: str) -> str:
     scored = sorted(table.values[task]["swap"])
     ids = [i for i in scored if not table.connected[i]]
     conn = [table.values[task]["swap"][i] for i in scored if table.connected[i]]
+    if not ids:
+        return f"{task}: no disconnected arch among the {len(scored)} scored."
     vals = np.array([table.values[task]["swap"][i] for i in ids], dtype=float)
     return (f"{task}: {len(ids)} disconnected archs scored without error; their SWAP ranges "
             f"{vals.min():.0f}–{vals.max():.0f} (median {np.median(vals):.0f}) against a median of "
@@ -238,8 +246,9 @@ def main() -> None:
         text, heads[task] = headline(table, task)
         desc = space.input_description(task)
         sections.append((f"{task}: every proxy on all archs", f"Inputs: {desc}.\n\n" + text))
+    samples = {}
     for task in DATASETS:
-        text, _ = sample_table(table, task)
+        text, samples[task] = sample_table(table, task)
         sections.append((f"{task}: every CNN proxy on the declared sample",
                          f"Archs with index % 15 == 7 ({len(SAMPLE)}); every proxy, the full-coverage ones included, "
                          "on the same archs. s/arch: mean seconds of the proxy alone (build excluded).\n\n" + text))
@@ -270,7 +279,33 @@ def main() -> None:
               "floor are in reports/engine.md.", "",
               "## Cited figures (not computed here)", "", cited_section(CITED), "", provenance_footer(), ""]
     Path(args.out).write_text("\n".join(lines), encoding="utf-8")
-    print(f"wrote {args.out}")
+    doc = summary(table, heads, samples, space, limit=args.limit, command=" ".join(sys.argv[1:]))
+    Path(args.out).with_suffix(".json").write_text(json.dumps(doc, indent=1, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {args.out} and {Path(args.out).with_suffix('.json')}")
+
+
+def summary(table: Table, heads: dict, samples: dict, space, *, limit: int | None, command: str) -> dict:
+    """The report's figures for scripts and the heavy tests: every headline and sample ρ, the protocol and the
+    check subset's ρ (computed from the same stored values as the tables)."""
+    def brief(c: dict) -> dict:
+        return {"n": c["n"], "spearman": c["spearman"], "spearman_ci": list(c["spearman_ci"]),
+                "kendall": c["kendall"]}
+
+    proto = space.protocol
+    check = {}
+    for task in DATASETS:
+        ids = [i for i in CHECK if i in table.values[task]["swap"]]  # fewer with --limit
+        check[task] = {p: brief(table.corr(task, p, ids)) for p in ("swap", "swap_reg")} if len(ids) > 2 else None
+    return {"command": f"python benchmarks/report_nb201.py {command}".strip(), "commit": git_commit(),
+            "limit": limit, "ground_truth": "test accuracy (200 epochs)",
+            "inputs": {t: space.input_description(t) for t in DATASETS},
+            "protocol": {"n": proto.n, "repeats": proto.repeats, "init": proto.init, "mode": proto.mode,
+                         "C": space.C, "N": space.N, "mu": proto.regularise.mu, "sigma": proto.regularise.sigma},
+            "batch": table.batch,
+            "headline": {t: {p: {view: brief(c) for view, c in v.items()} for p, v in heads[t].items()}
+                         for t in DATASETS},
+            "sample": {t: {p: brief(c) for p, c in samples[t].items()} for t in DATASETS},
+            "check_ids": CHECK, "check": check}
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     OMP_WAIT_POLICY=PASSIVE HF_HUB_OFFLINE=1 pytest -m heavy -s --durations=0
 
 Cost on the 2-core CPU machine: DARTS ~4 min, each FlexiBERT build on its 50-record subset ~2 min, NB-201 on
-its 977-arch tuning sample ~2 min, NB-101 / NB-301 on their 100-arch check subsets a few minutes each.
+its 977-arch tuning sample ~2 min and on its 117-arch check subset ~1 min per dataset, NB-101 / NB-301 on their
+100-arch check subsets a few minutes each.
 
 Expected values and where they come from:
 
@@ -16,8 +17,9 @@ Expected values and where they come from:
   back and correlated on the subset. A fresh cache must reproduce them (the scores are deterministic; the
   tolerance only absorbs float summation order). No published figure exists for a subset; for all 500 the
   published-setting figure is ρ 0.71 (method-facts §4.1).
-* NAS-Bench-201 (tuning sample) and NAS-Bench-101 / -301 (check subsets): the figures the report scripts wrote in
-  ``reports/nb201_protocol.json`` and ``reports/nb101_nb301.json``, rescored from an empty cache.
+* NAS-Bench-201 (the protocol study's tuning sample; the report's 117-arch check subset on each dataset) and
+  NAS-Bench-101 / -301 (check subsets): the figures the report scripts wrote in ``reports/nb201_protocol.json``,
+  ``reports/nb201.json`` and ``reports/nb101_nb301.json``, rescored from an empty cache.
 """
 from __future__ import annotations
 
@@ -86,6 +88,32 @@ def test_nb201_swap_on_the_tuning_sample(tmp_path):
     rho, result = reproduce(space, "cifar10", tmp_path, ids=[i for i in range(15625) if i % 16 == 0])
     assert len(result.rows) == study["samples"]["n_tuning"] == 977
     assert rho == pytest.approx(chosen["tuning"]["spearman"], abs=0.002)
+
+
+@pytest.mark.parametrize("task", ["cifar10", "cifar100", "imagenet16_120"])
+def test_nb201_swap_on_the_check_subset(task, tmp_path):
+    """NAS-Bench-201 at the space's default protocol, each dataset on its own build and inputs, SWAP and
+    swap_reg on the report's check subset (117 held-out archs, index % 125 == 3): the ρ
+    ``benchmarks/report_nb201.py`` wrote for that subset in reports/nb201.json from the full run's stored values
+    (~1 min per dataset)."""
+    import json
+    from pathlib import Path
+
+    from swaplm.bench import bench_tasks
+    from swaplm.spaces import get_space
+
+    path = Path(__file__).resolve().parent.parent / "reports" / "nb201.json"
+    if not path.is_file():
+        pytest.fail(f"{path.name} is missing: run benchmarks/report_nb201.py --workers 2 first")
+    doc = json.loads(path.read_text())
+    assert doc["limit"] is None and len(doc["check_ids"]) == 117
+    # the report's proxies (swap_reg derived from swap and params, as in the report run)
+    [result] = bench_tasks(get_space("nb201"), tasks=[task], proxies=("swap", "swap_reg", "params"),
+                           ids=doc["check_ids"], workers=2, cache_dir=tmp_path / "cache", progress=False)
+    assert result.computed == len(result.rows) == 117 and result.from_cache == 0
+    got = result.correlations()
+    for proxy in ("swap", "swap_reg"):
+        assert got[proxy][task]["spearman"] == pytest.approx(doc["check"][task][proxy]["spearman"], abs=0.002)
 
 
 @pytest.mark.parametrize("name", ["nb101", "nb301"])
