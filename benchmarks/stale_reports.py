@@ -80,7 +80,7 @@ def engine_modified() -> bool:
 
 def stamp(report: Path, commit: str) -> None:
     """Append the provenance footer of a report computed at ``commit`` under an unrecorded fingerprint."""
-    from swaplm.report import PROVENANCE_PREFIX
+    from swaplm.report import provenance_footer
 
     text = report.read_text(encoding="utf-8")
     if read_provenance(text) is not None:
@@ -90,11 +90,10 @@ def stamp(report: Path, commit: str) -> None:
     if full.returncode != 0:
         raise SystemExit(f"{commit!r} is not a commit of this repository")
     sha = full.stdout.strip()
-    footer = ["---", "", f"Computed at commit `{sha[:12]}` (as the report's header or the commit that added its rows "
-              "says); the engine/proxy fingerprint was not recorded (the report predates provenance footers), so "
-              "it is listed as stale.", "",
-              f"{PROVENANCE_PREFIX}commit={sha} fingerprint=unknown -->", ""]
-    report.write_text(text.rstrip("\n") + "\n\n" + "\n".join(footer), encoding="utf-8")
+    footer = provenance_footer(sha, "unknown", "as the report's header or the commit that added its rows says; the "
+                               "fingerprint was not recorded (the report predates provenance footers), so it is "
+                               "listed as stale")
+    report.write_text(text.rstrip("\n") + "\n\n" + footer, encoding="utf-8")
 
 
 def _split(text: str) -> tuple[str, dict[str, str]]:
@@ -117,7 +116,7 @@ def _split(text: str) -> tuple[str, dict[str, str]]:
 def stamp_sections(report: Path) -> list[str]:
     """Provenance for the sections of ``report`` that lack their own line, and a footer matching the text
     outside the sections, from the report's git history (see the module doc); returns what was stamped."""
-    from swaplm.report import PROVENANCE_PREFIX, section_provenance, strip_provenance
+    from swaplm.report import provenance_footer, section_provenance, strip_provenance
 
     text = report.read_text(encoding="utf-8")
     rel = report.resolve().relative_to(ROOT)
@@ -153,10 +152,8 @@ def stamp_sections(report: Path) -> list[str]:
     now = read_provenance(text)
     if footer is not None and now is not None and footer != now:
         body = strip_provenance(text).rstrip("\n")
-        text = body + "\n\n" + "\n".join([
-            "---", "", f"Computed at commit `{footer['commit'][:12]}` with engine/proxy fingerprint "
-            f"`{footer['fingerprint'][:12]}` (the text outside the marked sections; each section names its own).",
-            "", f"{PROVENANCE_PREFIX}commit={footer['commit']} fingerprint={footer['fingerprint']} -->", ""])
+        text = body + "\n\n" + provenance_footer(footer["commit"], footer["fingerprint"],
+                                                  "the text outside the marked sections; each section names its own")
         stamped.append(f"footer: {footer['commit'][:12]} {footer['fingerprint'][:12]}")
     report.write_text(text, encoding="utf-8")
     return stamped

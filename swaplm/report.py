@@ -129,16 +129,16 @@ def engine_fingerprint() -> str:
 PROVENANCE_PREFIX = "<!-- swaplm-report "
 
 
-def provenance_footer() -> str:
+def provenance_footer(commit: str | None = None, fingerprint: str | None = None, note: str | None = None) -> str:
     """The closing lines of every report: a readable line with the commit, the engine/proxy fingerprint and
-    the versions, then the same commit and fingerprint as one machine-readable HTML comment (read back by
-    :func:`read_provenance`)."""
-    commit, fingerprint = git_commit(), engine_fingerprint()
-    vers = ", ".join(f"{k} {v}" for k, v in versions().items())
-    return "\n".join(["---", "",
-                      f"Computed at commit `{(commit or 'unknown')[:12]}` with engine/proxy fingerprint "
-                      f"`{fingerprint[:12]}` ({vers}).", "",
-                      f"{PROVENANCE_PREFIX}commit={commit or 'unknown'} fingerprint={fingerprint} -->", ""])
+    ``note`` (default: the versions), then the same commit and fingerprint as one machine-readable HTML comment
+    (read back by :func:`read_provenance`). Commit and fingerprint default to this checkout's."""
+    commit = commit or git_commit() or "unknown"
+    fingerprint = fingerprint or engine_fingerprint()
+    note = note or ", ".join(f"{k} {v}" for k, v in versions().items())
+    return "\n".join(["---", "", f"Computed at commit `{commit[:12]}` with engine/proxy fingerprint "
+                      f"`{fingerprint[:12]}` ({note}).", "",
+                      f"{PROVENANCE_PREFIX}commit={commit} fingerprint={fingerprint} -->", ""])
 
 
 def read_provenance(text: str) -> dict[str, str] | None:
